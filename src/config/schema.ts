@@ -1,0 +1,122 @@
+import { z } from 'zod';
+
+/**
+ * The configuration schema: the one source of truth for every setting, its type and default.
+ * Each leaf is described in src/config/keys.ts (env name, CLI flag, docs) and in docs/config.md.
+ */
+
+const port = z.number().int().min(0).max(65535);
+
+/** Permission for an action in a namespace: who may do it. */
+export const accessLevel = z.enum(['none', 'owner', 'user', 'anonymous']);
+export type AccessLevel = z.infer<typeof accessLevel>;
+
+export const namespaceOptionsSchema = z
+  .object({
+    /** Who may publish from a client connection. */
+    publish: accessLevel.default('user'),
+    /** Who may subscribe. Private channels (`$` prefix) also need a subscription token. */
+    subscribe: accessLevel.default('user'),
+    /** Who may read history. */
+    history: accessLevel.default('user'),
+    /** Who may see presence and presence stats. */
+    presence: accessLevel.default('user'),
+    /** Publications kept per channel for history and recovery; 0 turns history off. */
+    historySize: z.number().int().min(0).max(1_000_000).default(100),
+    /** How long history is kept after the last publication, in seconds. */
+    historyTtlSeconds: z.number().int().min(1).default(600),
+    /** Whether reconnecting clients may recover missed publications. */
+    recovery: z.boolean().default(true),
+    /** Whether subscribers receive join/leave events. */
+    joinLeave: z.boolean().default(false),
+    /** Whether clients are added to the channel's presence. */
+    presenceEnabled: z.boolean().default(true),
+    /** Whether a publication is stored as a post through the write path. */
+    persist: z.boolean().default(false),
+  })
+  .strict();
+export type NamespaceOptions = z.infer<typeof namespaceOptionsSchema>;
+
+export const configSchema = z
+  .object({
+    node: z
+      .object({
+        /** Node name used on first start; later starts keep the stored one. Default: host name. */
+        name: z.string().min(1).max(200).optional(),
+        dataDir: z.string().min(1).default('./mycel-data'),
+      })
+      .strict()
+      .prefault({}),
+    owner: z
+      .object({
+        password: z.string().min(1).optional(),
+        remoteNodeId: z.uuid().optional(),
+        remoteNodePassword: z.string().min(1).optional(),
+      })
+      .strict()
+      .prefault({}),
+    server: z
+      .object({
+        host: z.string().min(1).default('127.0.0.1'),
+        port: port.default(5103),
+        publicUrl: z
+          .object({
+            scheme: z.enum(['http', 'https']).default('http'),
+            /** Host clients use; defaults to server.host. */
+            host: z.string().min(1).optional(),
+            /** Port clients use; defaults to server.port. */
+            port: port.optional(),
+          })
+          .strict()
+          .prefault({}),
+        sessionMinutes: z.number().int().min(1).max(525_600).default(1440),
+        /** Largest request body accepted, in bytes. */
+        bodyLimit: z.number().int().min(1024).max(1024 * 1024 * 1024).default(1024 * 1024),
+        /** Login attempts allowed per client address per minute. */
+        loginAttemptsPerMinute: z.number().int().min(1).max(10_000).default(10),
+        /** Seconds to wait for in-flight requests on shutdown. */
+        shutdownGraceSeconds: z.number().int().min(0).max(600).default(10),
+      })
+      .strict()
+      .prefault({}),
+    database: z
+      .object({
+        /** `sqlite` (file in the data dir), `:memory:`, or a postgres:// URL. */
+        url: z.string().min(1).default('sqlite'),
+      })
+      .strict()
+      .prefault({}),
+    log: z
+      .object({
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+      })
+      .strict()
+      .prefault({}),
+    realtime: z
+      .object({
+        /** HS256 key that signs connection and subscription JWTs and guards the server API. */
+        apiKey: z.string().min(1).optional(),
+        /** Redis URL for the bus, history and presence shared by several instances. */
+        redisUrl: z.string().min(1).optional(),
+        allowAnonymous: z.boolean().default(false),
+        recoveryWindowSeconds: z.number().int().min(1).default(120),
+        pingIntervalSeconds: z.number().int().min(0).default(25),
+        pongTimeoutSeconds: z.number().int().min(1).default(8),
+        presenceTtlSeconds: z.number().int().min(5).default(60),
+        maxMessageBytes: z.number().int().min(1024).default(65536),
+        maxSubscriptionsPerConnection: z.number().int().min(1).default(128),
+        maxCommandsPerSecond: z.number().int().min(1).default(100),
+        maxQueuedBytes: z.number().int().min(1024).default(1024 * 1024),
+        /** Options of the default namespace (channels without `:`). */
+        channel: namespaceOptionsSchema.prefault({}),
+        /** Options per namespace, by name. */
+        namespaces: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/), namespaceOptionsSchema).default({}),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+export type Config = z.infer<typeof configSchema>;
+/** The input shape: what a YAML file or an object in a test may give (everything optional). */
+export type ConfigInput = z.input<typeof configSchema>;

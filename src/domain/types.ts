@@ -1,0 +1,119 @@
+/**
+ * The content model: what a node stores and replicates. Times are milliseconds since the
+ * epoch (UTC); ids are UUIDv7 strings. Every entity records the node it was created on
+ * (`originNodeId`): that node is its single writer.
+ */
+
+export interface NodeRecord {
+  id: string;
+  name: string;
+  createdAt: number;
+  /** scrypt hash of the owner password, or null while none is set. */
+  ownerPasswordHash: string | null;
+}
+
+export interface Channel {
+  id: string;
+  /** Full name `namespace:name`; a name without ':' is in the default namespace "". */
+  name: string;
+  namespace: string;
+  description: string;
+  originNodeId: string;
+  createdAt: number;
+  updatedAt: number;
+  /** Seq of the last post created in this channel (0 when none). */
+  lastSeq: number;
+}
+
+export interface Post {
+  id: string;
+  channelId: string;
+  /** Position in its channel: 1, 2, 3… gapless, assigned on commit. Realtime offsets use it. */
+  seq: number;
+  /** Who wrote it: `owner`, `user:<id>` or `node:<id>`. */
+  author: string;
+  body: string;
+  /** Application JSON; an object. */
+  meta: Record<string, unknown>;
+  /** Content-addressed blob references (`sha256://…`); the blobs themselves come later. */
+  blobRefs: string[];
+  originNodeId: string;
+  createdAt: number;
+  updatedAt: number;
+  edited: boolean;
+  /** A deleted post is a tombstone: body, meta and blob refs are cleared. */
+  deleted: boolean;
+}
+
+export interface Link {
+  id: string;
+  fromPostId: string;
+  toPostId: string;
+  label: string;
+  originNodeId: string;
+  createdAt: number;
+}
+
+/** Every change type the log can hold; the payload of each is versioned (`payloadVersion`). */
+export const CHANGE_TYPES = [
+  'channel.created',
+  'channel.updated',
+  'channel.deleted',
+  'post.created',
+  'post.edited',
+  'post.deleted',
+  'link.created',
+  'link.deleted',
+] as const;
+export type ChangeType = (typeof CHANGE_TYPES)[number];
+
+/** One entry of a node's change log. */
+export interface Change {
+  /** Local serial: gapless, strictly increasing from 1. */
+  serial: number;
+  originNodeId: string;
+  /** The serial this change had on its origin node; (originNodeId, originSerial) is unique. */
+  originSerial: number;
+  type: ChangeType;
+  payloadVersion: number;
+  payload: Record<string, unknown>;
+  createdAt: number;
+  /** Hash of the previous change (64 zeros for serial 1). */
+  prevHash: string;
+  /** sha256(prevHash ‖ canonical(change without hashes)), hex. */
+  hash: string;
+}
+
+/** A change before the log assigns its serial and hashes. */
+export interface ChangeDraft {
+  originNodeId: string;
+  /** Omit for a local change: the origin serial is then the local serial. */
+  originSerial?: number;
+  type: ChangeType;
+  payloadVersion: number;
+  payload: Record<string, unknown>;
+  createdAt: number;
+}
+
+export interface Session {
+  /** sha256 of the bearer token; the token itself is never stored. */
+  tokenHash: string;
+  subjectKind: 'owner' | 'node';
+  subjectId: string;
+  createdAt: number;
+  expiresAt: number;
+}
+
+/** Another node known to this one (the network issue builds on it). */
+export interface ClientNode {
+  id: string;
+  passwordHash: string;
+  asOwner: boolean;
+  createdAt: number;
+}
+
+export interface Page<T> {
+  items: T[];
+  /** Opaque cursor for the next page, or null at the end. */
+  nextCursor: string | null;
+}

@@ -1,0 +1,119 @@
+import type { Change, Channel, ClientNode, Link, NodeRecord, Post, Session } from '../domain/types.js';
+
+/**
+ * The storage contract. Two implementations (SQLite, PostgreSQL) pass one conformance suite
+ * (test/integration/storage-conformance.test.ts). Storage is dumb on purpose: it persists
+ * rows and keeps transactions honest; rules, hashing and permissions live in `domain/`.
+ */
+
+/** Keyset position for listing: rows strictly after (createdAt, id) in the listed order. */
+export interface KeysetPosition {
+  createdAt: number;
+  id: string;
+}
+
+export interface ListOptions {
+  after?: KeysetPosition;
+  limit: number;
+}
+
+/** The head of the change log: the last serial and its hash (serial 0 and 64 zeros when empty). */
+export interface ChangeHead {
+  serial: number;
+  hash: string;
+}
+
+/** Reads, available both inside and outside a write transaction. */
+export interface StorageReader {
+  getNode(): Promise<NodeRecord | null>;
+
+  getChannel(id: string): Promise<Channel | null>;
+  getChannelByName(name: string): Promise<Channel | null>;
+  /** Channels ordered by (createdAt, id) ascending. */
+  listChannels(options: ListOptions): Promise<Channel[]>;
+
+  getPost(id: string): Promise<Post | null>;
+  /** Posts of a channel with seq > afterSeq, ascending by seq (or descending when `reverse`), tombstones included. */
+  listPosts(channelId: string, options: { afterSeq?: number; beforeSeq?: number; limit: number; reverse?: boolean }): Promise<Post[]>;
+
+  getLink(id: string): Promise<Link | null>;
+  findLink(fromPostId: string, toPostId: string, label: string): Promise<Link | null>;
+  /** Links from or to a post, ordered by (createdAt, id). */
+  listLinks(postId: string): Promise<Link[]>;
+
+  /** Changes with serial >= fromSerial, ascending, at most `limit`. */
+  getChanges(fromSerial: number, limit: number): Promise<Change[]>;
+  /** The last change's serial and hash, without locking. */
+  readChangeHead(): Promise<ChangeHead>;
+  countChanges(): Promise<number>;
+
+  getSession(tokenHash: string): Promise<Session | null>;
+  getClientNode(id: string): Promise<ClientNode | null>;
+
+  /** The schema version the database is at. */
+  schemaVersion(): Promise<number>;
+}
+
+/** A write transaction. Everything done through it commits or rolls back together. */
+export interface StorageTx extends StorageReader {
+  insertNode(node: NodeRecord): Promise<void>;
+  setOwnerPasswordHash(hash: string): Promise<void>;
+
+  insertChannel(channel: Channel): Promise<void>;
+  updateChannel(channel: Channel): Promise<void>;
+  /** Deletes the channel, its posts and their links. */
+  deleteChannel(id: string): Promise<void>;
+
+  /** Inserts a post; the caller has set post.seq = channel.lastSeq + 1 and updates the channel's lastSeq in the same transaction (updateChannel). */
+  insertPost(post: Post): Promise<void>;
+  updatePost(post: Post): Promise<void>;
+
+  insertLink(link: Link): Promise<void>;
+  deleteLink(id: string): Promise<void>;
+
+  /**
+   * Locks the change-log head until the transaction ends and returns it, so that exactly one
+   * writer at a time (across processes sharing the database) appends to the log.
+   */
+  lockChangeHead(): Promise<ChangeHead>;
+  /** Appends a fully formed change (serial = head + 1) and moves the head to it. */
+  insertChange(change: Change): Promise<void>;
+
+  insertSession(session: Session): Promise<void>;
+  deleteSession(tokenHash: string): Promise<void>;
+  deleteExpiredSessions(now: number): Promise<number>;
+
+  /** Registers a client node; returns false (and changes nothing) when the id exists. */
+  insertClientNode(node: ClientNode): Promise<boolean>;
+}
+
+/** One unit of work inside a batch: runs in its own savepoint. */
+export type TxWork<T = unknown> = (tx: StorageTx) => Promise<T>;
+
+export interface MigrationReport {
+  from: number;
+  to: number;
+  applied: number[];
+}
+
+export interface Storage extends StorageReader {
+  readonly dialect: 'sqlite' | 'postgres';
+
+  /**
+   * Brings the schema up to the code's version. Throws MycelError SCHEMA_TOO_NEW when the
+   * database was migrated by a newer Mycel.
+   */
+  migrate(): Promise<MigrationReport>;
+
+  /** Runs one unit of work in one transaction. */
+  transaction<T>(work: TxWork<T>): Promise<T>;
+
+  /**
+   * Runs several units of work in one transaction, each inside its own savepoint: a unit that
+   * throws is rolled back alone and reported as rejected, the others commit together. Resolves
+   * only after the commit is durable. If the commit itself fails, the promise rejects.
+   */
+  transactionBatch(works: readonly TxWork[]): Promise<PromiseSettledResult<unknown>[]>;
+
+  close(): Promise<void>;
+}
