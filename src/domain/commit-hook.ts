@@ -1,0 +1,31 @@
+import type { Change } from './types.js';
+
+/** Receives the changes of each commit, in serial order, after they are durable. */
+export type CommitListener = (changes: readonly Change[]) => void;
+
+/**
+ * The one after-commit seam: realtime fan-out and, later, replication to child nodes listen
+ * here. Listeners run synchronously after the commit; one that throws is reported to
+ * `onListenerError` and does not stop the others or the writer.
+ */
+export class CommitHook {
+  private readonly listeners = new Set<CommitListener>();
+
+  constructor(private readonly onListenerError: (err: unknown) => void) {}
+
+  on(listener: CommitListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  emit(changes: readonly Change[]): void {
+    if (changes.length === 0) return;
+    for (const listener of this.listeners) {
+      try {
+        listener(changes);
+      } catch (err) {
+        this.onListenerError(err);
+      }
+    }
+  }
+}

@@ -1,0 +1,53 @@
+import type { Logger } from '../log.js';
+import type { Storage } from '../storage/storage.js';
+import { CommitHook } from './commit-hook.js';
+import { ensureNodeIdentity, type IdentityOptions } from './node-identity.js';
+import { Operator } from './operator.js';
+import { OwnerSessions } from './owner-sessions.js';
+import type { NodeRecord } from './types.js';
+import { Writer } from './writer.js';
+
+/** The transport-free heart of a node: storage, identity, the write path and its hook. */
+export interface NodeCore {
+  readonly storage: Storage;
+  readonly node: NodeRecord;
+  readonly hook: CommitHook;
+  readonly writer: Writer;
+  readonly operator: Operator;
+  readonly sessions: OwnerSessions;
+  /** Lets queued writes commit, then closes storage. */
+  close(): Promise<void>;
+}
+
+export interface NodeCoreOptions {
+  identity: IdentityOptions;
+  sessionMinutes: number;
+  log: Logger;
+}
+
+/** Migrates the database, creates or checks the node identity, and wires the write path. */
+export async function openNodeCore(storage: Storage, options: NodeCoreOptions): Promise<NodeCore> {
+  const { log } = options;
+  const report = await storage.migrate();
+  if (report.applied.length > 0) log.info({ from: report.from, to: report.to }, 'migrated database schema');
+  const { node } = await ensureNodeIdentity(storage, options.identity, log);
+  const hook = new CommitHook((err) => log.error({ err }, 'commit listener failed'));
+  const writer = new Writer(storage, node.id, hook);
+  const operator = new Operator(storage, writer);
+  const sessions = new OwnerSessions(storage, options.sessionMinutes);
+  let closed = false;
+  return {
+    storage,
+    node,
+    hook,
+    writer,
+    operator,
+    sessions,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await writer.close();
+      await storage.close();
+    },
+  };
+}

@@ -1,0 +1,269 @@
+import { MycelError } from '../errors.js';
+import { newId } from '../lib/ids.js';
+import type { Storage, StorageReader } from '../storage/storage.js';
+import { authorOf, type Actor } from './actor.js';
+import { decodeCursor, encodeCursor } from './cursor.js';
+import { authorize } from './permissions.js';
+import type { Change, Channel, Link, Page, Post } from './types.js';
+import {
+  checkBlobRefs,
+  checkBody,
+  checkDescription,
+  checkLabel,
+  checkLimit,
+  checkMeta,
+  parseChannelName,
+} from './validation.js';
+import type { UnitOfWork, Writer } from './writer.js';
+
+export interface CreatePostInput {
+  /** The channel by id… */
+  channelId?: string;
+  /** …or by name. */
+  channel?: string;
+  body: string;
+  meta?: Record<string, unknown>;
+  blobRefs?: string[];
+  /** With `channel` (a name): create the channel if it does not exist yet (realtime persisted publishes). */
+  createChannel?: boolean;
+}
+
+export interface ListOptions {
+  cursor?: string;
+  limit?: number;
+}
+
+/**
+ * The domain operations of a node. Transport-free: HTTP routes, realtime sessions, replication,
+ * the CLI and tests all call these with an explicit actor. Every mutation goes through the
+ * Writer: validate → authorize → one transaction (entity + change) → after commit, the hook.
+ */
+export class Operator {
+  constructor(
+    private readonly storage: Storage,
+    private readonly writer: Writer,
+  ) {}
+
+  // ---- channels ----
+
+  createChannel(actor: Actor, input: { name: string; description?: string }): Promise<Channel> {
+    authorize(actor, 'channel.manage');
+    const { name, namespace } = parseChannelName(input.name);
+    const description = checkDescription(input.description);
+    return this.writer.run(async (unit) => {
+      if (await unit.tx.getChannelByName(name)) throw new MycelError('CHANNEL_EXISTS', { name });
+      return this.insertChannel(unit, name, namespace, description);
+    });
+  }
+
+  updateChannel(actor: Actor, id: string, input: { description?: string }): Promise<Channel> {
+    authorize(actor, 'channel.manage');
+    const description = input.description === undefined ? undefined : checkDescription(input.description);
+    return this.writer.run(async (unit) => {
+      const channel = await this.requireChannel(unit.tx, id);
+      const updated: Channel = { ...channel, description: description ?? channel.description, updatedAt: unit.now };
+      await unit.tx.updateChannel(updated);
+      await unit.append('channel.updated', { channel: updated });
+      return updated;
+    });
+  }
+
+  deleteChannel(actor: Actor, id: string): Promise<void> {
+    authorize(actor, 'channel.manage');
+    return this.writer.run(async (unit) => {
+      const channel = await this.requireChannel(unit.tx, id);
+      await unit.tx.deleteChannel(id);
+      await unit.append('channel.deleted', { id: channel.id, name: channel.name });
+    });
+  }
+
+  async getChannel(actor: Actor, idOrName: string): Promise<Channel> {
+    authorize(actor, 'content.read');
+    const channel = (await this.storage.getChannel(idOrName)) ?? (await this.storage.getChannelByName(idOrName));
+    if (!channel) throw new MycelError('CHANNEL_NOT_FOUND', { channel: idOrName });
+    return channel;
+  }
+
+  async listChannels(actor: Actor, options: ListOptions = {}): Promise<Page<Channel>> {
+    authorize(actor, 'content.read');
+    const limit = checkLimit(options.limit);
+    const after = options.cursor ? decodeCursor(options.cursor, { t: 'number', id: 'string' }) : undefined;
+    const rows = await this.storage.listChannels({
+      limit: limit + 1,
+      ...(after ? { after: { createdAt: after.t as number, id: after.id as string } } : {}),
+    });
+    const items = rows.slice(0, limit);
+    const last = items[items.length - 1];
+    return { items, nextCursor: rows.length > limit && last ? encodeCursor({ t: last.createdAt, id: last.id }) : null };
+  }
+
+  // ---- posts ----
+
+  createPost(actor: Actor, input: CreatePostInput): Promise<Post> {
+    authorize(actor, 'post.create');
+    const body = checkBody(input.body);
+    const meta = checkMeta(input.meta);
+    const blobRefs = checkBlobRefs(input.blobRefs);
+    const byName = input.channelId === undefined ? parseChannelName(input.channel) : undefined;
+    return this.writer.run(async (unit) => {
+      let channel = byName ? await unit.tx.getChannelByName(byName.name) : await unit.tx.getChannel(input.channelId!);
+      if (!channel && byName && input.createChannel) {
+        channel = await this.insertChannel(unit, byName.name, byName.namespace, '');
+      }
+      if (!channel) throw new MycelError('CHANNEL_NOT_FOUND', { channel: input.channelId ?? input.channel });
+      const post: Post = {
+        id: newId(),
+        channelId: channel.id,
+        seq: channel.lastSeq + 1,
+        author: authorOf(actor),
+        body,
+        meta,
+        blobRefs,
+        originNodeId: unit.nodeId,
+        createdAt: unit.now,
+        updatedAt: unit.now,
+        edited: false,
+        deleted: false,
+      };
+      await unit.tx.insertPost(post);
+      await unit.tx.updateChannel({ ...channel, lastSeq: post.seq });
+      await unit.append('post.created', { post, channelName: channel.name });
+      return post;
+    });
+  }
+
+  editPost(actor: Actor, id: string, input: { body?: string; meta?: Record<string, unknown> }): Promise<Post> {
+    const body = input.body === undefined ? undefined : checkBody(input.body);
+    const meta = input.meta === undefined ? undefined : checkMeta(input.meta);
+    if (body === undefined && meta === undefined) {
+      throw new MycelError('VALIDATION_FAILED', { field: 'body', reason: 'give body, meta or both' }, 'give body, meta or both');
+    }
+    return this.writer.run(async (unit) => {
+      const post = await this.requirePost(unit.tx, id);
+      authorize(actor, 'post.modify', { post });
+      if (post.deleted) throw new MycelError('POST_DELETED', { id });
+      const edited: Post = { ...post, body: body ?? post.body, meta: meta ?? post.meta, edited: true, updatedAt: unit.now };
+      await unit.tx.updatePost(edited);
+      await unit.append('post.edited', { post: edited });
+      return edited;
+    });
+  }
+
+  deletePost(actor: Actor, id: string): Promise<Post> {
+    return this.writer.run(async (unit) => {
+      const post = await this.requirePost(unit.tx, id);
+      authorize(actor, 'post.modify', { post });
+      if (post.deleted) throw new MycelError('POST_DELETED', { id });
+      const tombstone: Post = { ...post, body: '', meta: {}, blobRefs: [], deleted: true, updatedAt: unit.now };
+      await unit.tx.updatePost(tombstone);
+      await unit.append('post.deleted', { post: tombstone });
+      return tombstone;
+    });
+  }
+
+  async getPost(actor: Actor, id: string): Promise<Post> {
+    authorize(actor, 'content.read');
+    return this.requirePost(this.storage, id);
+  }
+
+  /** Posts of a channel in seq order; the cursor continues after the last one returned. */
+  async listPosts(actor: Actor, channelId: string, options: ListOptions & { reverse?: boolean } = {}): Promise<Page<Post>> {
+    authorize(actor, 'content.read');
+    const limit = checkLimit(options.limit);
+    await this.requireChannel(this.storage, channelId);
+    const at = options.cursor ? (decodeCursor(options.cursor, { seq: 'number' }).seq as number) : undefined;
+    const rows = await this.storage.listPosts(channelId, {
+      limit: limit + 1,
+      reverse: options.reverse === true,
+      ...(at === undefined ? {} : options.reverse ? { beforeSeq: at } : { afterSeq: at }),
+    });
+    const items = rows.slice(0, limit);
+    const last = items[items.length - 1];
+    return { items, nextCursor: rows.length > limit && last ? encodeCursor({ seq: last.seq }) : null };
+  }
+
+  // ---- links ----
+
+  createLink(actor: Actor, input: { fromPostId: string; toPostId: string; label?: string }): Promise<Link> {
+    const label = checkLabel(input.label);
+    return this.writer.run(async (unit) => {
+      const from = await this.requirePost(unit.tx, input.fromPostId);
+      await this.requirePost(unit.tx, input.toPostId);
+      authorize(actor, 'link.create', { post: from });
+      if (await unit.tx.findLink(input.fromPostId, input.toPostId, label)) {
+        throw new MycelError('LINK_EXISTS', { fromPostId: input.fromPostId, toPostId: input.toPostId, label });
+      }
+      const link: Link = { id: newId(), fromPostId: input.fromPostId, toPostId: input.toPostId, label, originNodeId: unit.nodeId, createdAt: unit.now };
+      await unit.tx.insertLink(link);
+      await unit.append('link.created', { link });
+      return link;
+    });
+  }
+
+  deleteLink(actor: Actor, id: string): Promise<void> {
+    return this.writer.run(async (unit) => {
+      const link = await unit.tx.getLink(id);
+      if (!link) throw new MycelError('LINK_NOT_FOUND', { id });
+      const from = await unit.tx.getPost(link.fromPostId);
+      authorize(actor, 'link.delete', from ? { post: from } : {});
+      await unit.tx.deleteLink(id);
+      await unit.append('link.deleted', { id, fromPostId: link.fromPostId, toPostId: link.toPostId });
+    });
+  }
+
+  async getLink(actor: Actor, id: string): Promise<Link> {
+    authorize(actor, 'content.read');
+    const link = await this.storage.getLink(id);
+    if (!link) throw new MycelError('LINK_NOT_FOUND', { id });
+    return link;
+  }
+
+  async listLinks(actor: Actor, postId: string): Promise<Link[]> {
+    authorize(actor, 'content.read');
+    await this.requirePost(this.storage, postId);
+    return this.storage.listLinks(postId);
+  }
+
+  // ---- change log ----
+
+  /** Changes from serial `from` (inclusive), at most `limit`; `next` is where to continue. */
+  async getChanges(actor: Actor, options: { from?: number; limit?: number } = {}): Promise<{ changes: Change[]; next: number }> {
+    authorize(actor, 'changes.read');
+    const from = options.from ?? 1;
+    if (!Number.isSafeInteger(from) || from < 1) throw new MycelError('VALIDATION_FAILED', { field: 'from', reason: 'must be an integer >= 1' }, 'from: must be an integer >= 1');
+    const limit = checkLimit(options.limit);
+    const changes = await this.storage.getChanges(from, limit);
+    const last = changes[changes.length - 1];
+    return { changes, next: last ? last.serial + 1 : from };
+  }
+
+  // ---- helpers ----
+
+  private async insertChannel(unit: UnitOfWork, name: string, namespace: string, description: string): Promise<Channel> {
+    const channel: Channel = {
+      id: newId(),
+      name,
+      namespace,
+      description,
+      originNodeId: unit.nodeId,
+      createdAt: unit.now,
+      updatedAt: unit.now,
+      lastSeq: 0,
+    };
+    await unit.tx.insertChannel(channel);
+    await unit.append('channel.created', { channel });
+    return channel;
+  }
+
+  private async requireChannel(reader: StorageReader, id: string): Promise<Channel> {
+    const channel = await reader.getChannel(id);
+    if (!channel) throw new MycelError('CHANNEL_NOT_FOUND', { id });
+    return channel;
+  }
+
+  private async requirePost(reader: StorageReader, id: string): Promise<Post> {
+    const post = await reader.getPost(id);
+    if (!post) throw new MycelError('POST_NOT_FOUND', { id });
+    return post;
+  }
+}

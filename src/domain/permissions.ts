@@ -1,0 +1,37 @@
+import { MycelError } from '../errors.js';
+import { authorOf, hasOwnerRights, type Actor } from './actor.js';
+import type { Post } from './types.js';
+
+/**
+ * Who may do what on a node's content. Owner-equivalent actors (owner, system, owner nodes)
+ * may do anything. Users (JWT) read, write posts, edit and delete their own posts, and link
+ * from their own posts. Channel management and the change log are the owner's.
+ */
+export type Action =
+  | 'channel.manage'
+  | 'content.read'
+  | 'post.create'
+  | 'post.modify'
+  | 'link.create'
+  | 'link.delete'
+  | 'changes.read';
+
+export function can(actor: Actor, action: Action, target?: { post?: Post }): boolean {
+  if (hasOwnerRights(actor)) return true;
+  if (actor.kind !== 'user') return action === 'content.read';
+  switch (action) {
+    case 'content.read':
+    case 'post.create':
+      return true;
+    case 'post.modify':
+    case 'link.create':
+    case 'link.delete':
+      return target?.post !== undefined && target.post.author === authorOf(actor);
+    default:
+      return false;
+  }
+}
+
+export function authorize(actor: Actor, action: Action, target?: { post?: Post }): void {
+  if (!can(actor, action, target)) throw new MycelError('FORBIDDEN', { action });
+}
