@@ -46,7 +46,7 @@ export class Operator {
 
   // ---- channels ----
 
-  createChannel(actor: Actor, input: { name: string; description?: string }): Promise<Channel> {
+  async createChannel(actor: Actor, input: { name: string; description?: string }): Promise<Channel> {
     authorize(actor, 'channel.manage');
     const { name, namespace } = parseChannelName(input.name);
     const description = checkDescription(input.description);
@@ -56,7 +56,7 @@ export class Operator {
     });
   }
 
-  updateChannel(actor: Actor, id: string, input: { description?: string }): Promise<Channel> {
+  async updateChannel(actor: Actor, id: string, input: { description?: string }): Promise<Channel> {
     authorize(actor, 'channel.manage');
     const description = input.description === undefined ? undefined : checkDescription(input.description);
     return this.writer.run(async (unit) => {
@@ -68,7 +68,7 @@ export class Operator {
     });
   }
 
-  deleteChannel(actor: Actor, id: string): Promise<void> {
+  async deleteChannel(actor: Actor, id: string): Promise<void> {
     authorize(actor, 'channel.manage');
     return this.writer.run(async (unit) => {
       const channel = await this.requireChannel(unit.tx, id);
@@ -99,7 +99,7 @@ export class Operator {
 
   // ---- posts ----
 
-  createPost(actor: Actor, input: CreatePostInput): Promise<Post> {
+  async createPost(actor: Actor, input: CreatePostInput): Promise<Post> {
     authorize(actor, 'post.create');
     const body = checkBody(input.body);
     const meta = checkMeta(input.meta);
@@ -132,7 +132,7 @@ export class Operator {
     });
   }
 
-  editPost(actor: Actor, id: string, input: { body?: string; meta?: Record<string, unknown> }): Promise<Post> {
+  async editPost(actor: Actor, id: string, input: { body?: string; meta?: Record<string, unknown> }): Promise<Post> {
     const body = input.body === undefined ? undefined : checkBody(input.body);
     const meta = input.meta === undefined ? undefined : checkMeta(input.meta);
     if (body === undefined && meta === undefined) {
@@ -149,7 +149,7 @@ export class Operator {
     });
   }
 
-  deletePost(actor: Actor, id: string): Promise<Post> {
+  async deletePost(actor: Actor, id: string): Promise<Post> {
     return this.writer.run(async (unit) => {
       const post = await this.requirePost(unit.tx, id);
       authorize(actor, 'post.modify', { post });
@@ -184,7 +184,7 @@ export class Operator {
 
   // ---- links ----
 
-  createLink(actor: Actor, input: { fromPostId: string; toPostId: string; label?: string }): Promise<Link> {
+  async createLink(actor: Actor, input: { fromPostId: string; toPostId: string; label?: string }): Promise<Link> {
     const label = checkLabel(input.label);
     return this.writer.run(async (unit) => {
       const from = await this.requirePost(unit.tx, input.fromPostId);
@@ -200,7 +200,7 @@ export class Operator {
     });
   }
 
-  deleteLink(actor: Actor, id: string): Promise<void> {
+  async deleteLink(actor: Actor, id: string): Promise<void> {
     return this.writer.run(async (unit) => {
       const link = await unit.tx.getLink(id);
       if (!link) throw new MycelError('LINK_NOT_FOUND', { id });
