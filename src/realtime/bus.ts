@@ -13,6 +13,8 @@ export interface Bus {
    * Publishes to a channel. With `history`, a `pub` message is first given the next offset of
    * the channel's stream (its `publication.offset` is overwritten) and the resolved position is
    * that of the new publication; without it the position is null.
+   * The overwrite happens on the delivered copy, which also carries the stream's `epoch`; the
+   * caller's object is not modified. `history` is ignored for join/leave (position null).
    */
   publish(channel: string, message: BusMessage, history?: HistoryOptions): Promise<StreamPosition | null>;
 

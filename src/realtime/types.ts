@@ -48,11 +48,14 @@ export interface HistoryOptions {
 }
 
 export interface HistoryQuery {
-  /** Return publications after this position; an epoch mismatch yields none, and the caller compares epochs. */
+  /**
+   * Return publications after this position; an epoch mismatch yields none, and the caller
+   * compares epochs. An empty epoch matches any.
+   */
   since?: StreamPosition;
-  /** 0: position only; -1: everything kept; n: at most n. */
+  /** 0: position only; -1: everything kept; n: at most n (the oldest n, or the newest n with `reverse`). */
   limit: number;
-  /** Newest first. */
+  /** Newest first. With `since`: the publications before it, newest first (paging backwards, as centrifuge does). */
   reverse?: boolean;
   /** Refreshes/creates the stream meta with this TTL, as a read must not lose the epoch. */
   metaTtlSeconds: number;

@@ -1,0 +1,177 @@
+import type { Logger } from '../../log.js';
+import { MycelError } from '../../errors.js';
+import type { Bus, BusHandler } from '../bus.js';
+import type { BusMessage, ControlCommand, HistoryOptions, StreamPosition } from '../types.js';
+import { checkHistoryOptions, newEpoch, ttlMs } from '../stream-rules.js';
+import { DEFAULT_PREFIX, RedisConnection, toMycelError, type RedisBackendOptions } from './redis-connection.js';
+import { decodeBusMessage, decodeControl, encodeBusMessage, encodeControl, encodePublicationBody } from './redis-codec.js';
+import { channelKeyPrefix, controlKey, metaKey, PUBLISH_LUA, streamKey } from './redis-streams.js';
+
+/** Channels per SUBSCRIBE when re-subscribing after a reconnect. */
+const SUBSCRIBE_BATCH = 500;
+
+export interface RedisBusStats {
+  /** Thrown by the handler; counted so one bad handler call does not stop delivery. */
+  handlerErrors: number;
+  /** Pub/sub messages that were not ours (another program on the prefix) or were corrupt. */
+  decodeErrors: number;
+}
+
+/**
+ * The Bus over Redis: commands (publish script, PUBLISH) on one connection, SUBSCRIBE on a
+ * second one. After the subscriber connection comes back it re-subscribes every channel
+ * (and the control channel) itself, then calls `handler.onReconnect()`.
+ */
+export class RedisBus implements Bus {
+  readonly prefix: string;
+  /** Also used by RedisHistoryStore, which reads the streams this bus appends to. */
+  readonly commands: RedisConnection;
+  readonly subscriber: RedisConnection;
+  readonly stats: RedisBusStats = { handlerErrors: 0, decodeErrors: 0 };
+  private readonly logger: Logger | undefined;
+  private readonly channels = new Set<string>();
+  /** The latest subscribe/unsubscribe per channel in flight, so a failed subscribe only undoes itself. */
+  private readonly pendingOps = new Map<string, number>();
+  private opSeq = 0;
+  private readonly channelPrefix: string;
+  private readonly control: string;
+  private readonly publishScript: ReturnType<RedisConnection['defineScript']>;
+  private handler: BusHandler | undefined;
+  private closed = false;
+
+  constructor(options: RedisBackendOptions) {
+    this.prefix = options.prefix ?? DEFAULT_PREFIX;
+    this.logger = options.logger;
+    this.channelPrefix = channelKeyPrefix(this.prefix);
+    this.control = controlKey(this.prefix);
+    this.commands = new RedisConnection(options, 'bus');
+    this.subscriber = new RedisConnection({ ...options, pingIntervalMs: options.pingIntervalMs ?? 10_000 }, 'bus-subscriber', {
+      setup: () => this.subscribeAll(),
+      onReconnect: () => this.dispatch('reconnect', () => this.handler?.onReconnect?.()),
+    });
+    this.subscriber.client.on('message', (key: string, text: string) => this.onRedisMessage(key, text));
+    this.publishScript = this.commands.defineScript('mycelStreamPublish', PUBLISH_LUA, 2);
+  }
+
+  async publish(channel: string, message: BusMessage, history?: HistoryOptions): Promise<StreamPosition | null> {
+    this.assertOpen();
+    if (message.type !== 'pub' || !history) {
+      await this.commands.run('publish', (c) => c.publish(this.channelPrefix + channel, encodeBusMessage(message)));
+      return null;
+    }
+    checkHistoryOptions(history);
+    const reply = await this.commands.run('publish', () =>
+      this.publishScript(
+        [metaKey(this.prefix, channel), streamKey(this.prefix, channel)],
+        [
+          this.channelPrefix + channel,
+          encodePublicationBody(message.publication),
+          history.size,
+          ttlMs(history.ttlSeconds),
+          ttlMs(history.metaTtlSeconds),
+          newEpoch(),
+        ],
+      ),
+    );
+    const [offset, epoch] = reply as [number, string];
+    return { offset, epoch };
+  }
+
+  async subscribe(channel: string): Promise<void> {
+    this.assertOpen();
+    const op = ++this.opSeq;
+    this.pendingOps.set(channel, op);
+    // Added first: a (re)connection that happens meanwhile subscribes it too.
+    this.channels.add(channel);
+    try {
+      await this.subscriber.run('subscribe', (c) => c.subscribe(this.channelPrefix + channel));
+    } catch (err) {
+      if (this.pendingOps.get(channel) === op) this.channels.delete(channel);
+      throw err;
+    } finally {
+      if (this.pendingOps.get(channel) === op) this.pendingOps.delete(channel);
+    }
+  }
+
+  async unsubscribe(channel: string): Promise<void> {
+    const op = ++this.opSeq;
+    this.pendingOps.set(channel, op);
+    // Removed first: messages still in flight for it are dropped from now on.
+    this.channels.delete(channel);
+    try {
+      // While down there is nothing to undo: the next connection only subscribes `channels`.
+      if (this.closed || !this.subscriber.isUp) return;
+      await this.subscriber.client.unsubscribe(this.channelPrefix + channel);
+    } catch (err) {
+      if (this.subscriber.isUp) throw toMycelError(err, 'bus-subscriber', 'unsubscribe');
+    } finally {
+      if (this.pendingOps.get(channel) === op) this.pendingOps.delete(channel);
+    }
+  }
+
+  async publishControl(command: ControlCommand): Promise<void> {
+    this.assertOpen();
+    // The sender must be subscribed to the control channel to receive its own command.
+    await this.subscriber.firstUp();
+    await this.commands.run('publishControl', (c) => c.publish(this.control, encodeControl(command)));
+  }
+
+  setHandler(handler: BusHandler): void {
+    this.handler = handler;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.channels.clear();
+    await Promise.all([this.commands.close(), this.subscriber.close()]);
+  }
+
+  /** Runs on each (re)connection of the subscriber, before it counts as up. */
+  private async subscribeAll(): Promise<void> {
+    const keys = [this.control, ...[...this.channels].map((channel) => this.channelPrefix + channel)];
+    const batches: Promise<unknown>[] = [];
+    for (let i = 0; i < keys.length; i += SUBSCRIBE_BATCH) {
+      batches.push(this.subscriber.client.subscribe(...keys.slice(i, i + SUBSCRIBE_BATCH)));
+    }
+    await Promise.all(batches);
+  }
+
+  private onRedisMessage(key: string, text: string): void {
+    if (this.closed) return;
+    if (key === this.control) {
+      const command = this.decode(text, decodeControl);
+      if (command) this.dispatch('control', () => this.handler?.onControl(command));
+      return;
+    }
+    if (!key.startsWith(this.channelPrefix)) return;
+    const channel = key.slice(this.channelPrefix.length);
+    if (!this.channels.has(channel)) return;
+    const message = this.decode(text, decodeBusMessage);
+    if (message) this.dispatch('message', () => this.handler?.onMessage(channel, message));
+  }
+
+  private decode<T>(text: string, decode: (text: string) => T): T | undefined {
+    try {
+      return decode(text);
+    } catch (err) {
+      this.stats.decodeErrors++;
+      this.logger?.warn({ err }, 'undecodable bus message');
+      return undefined;
+    }
+  }
+
+  /** Handlers run inside ioredis's socket callback: a throw there would crash the process. */
+  private dispatch(kind: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.stats.handlerErrors++;
+      this.logger?.error({ err, kind }, 'bus handler threw');
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new MycelError('SHUTTING_DOWN', { component: 'bus' });
+  }
+}
