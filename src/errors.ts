@@ -18,6 +18,7 @@ export const ERROR_CODES = {
   CHANNEL_NOT_FOUND: { status: 404, message: 'No such channel' },
   POST_NOT_FOUND: { status: 404, message: 'No such post' },
   LINK_NOT_FOUND: { status: 404, message: 'No such link' },
+  REALTIME_SESSION_NOT_FOUND: { status: 404, message: 'No such realtime session on this node; reconnect' },
   METHOD_NOT_ALLOWED: { status: 405, message: 'The method is not allowed on this route' },
   CHANNEL_EXISTS: { status: 409, message: 'A channel with this name already exists' },
   LINK_EXISTS: { status: 409, message: 'This link already exists' },
@@ -38,6 +39,7 @@ export const ERROR_CODES = {
   OWNER_PASSWORD_MISMATCH: { status: 500, message: 'The configured owner password does not match the one stored in this node' },
   SCHEMA_TOO_NEW: { status: 500, message: 'The database schema is newer than this version of Mycel' },
   STORAGE_UNAVAILABLE: { status: 503, message: 'The database cannot be reached' },
+  REDIS_UNAVAILABLE: { status: 503, message: 'Redis cannot be reached' },
   NODE_NOT_INITIALIZED: { status: 500, message: 'This data directory holds no node yet; run `mycel init` or `mycel serve`' },
   CHANGE_LOG_BROKEN: { status: 500, message: 'The change log does not verify' },
 } as const satisfies Record<string, { status: number; message: string }>;

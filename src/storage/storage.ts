@@ -23,7 +23,12 @@ export interface ChangeHead {
   hash: string;
 }
 
-/** Reads, available both inside and outside a write transaction. */
+/**
+ * Reads, available both inside and outside a write transaction. Outside, they only ever see
+ * committed rows. Inside a transaction, read through the transaction: a read on the Storage
+ * itself does not see the transaction's own writes, and on SQLite `:memory:` (one connection)
+ * it waits until the open transaction ends, so awaiting it from inside would never return.
+ */
 export interface StorageReader {
   getNode(): Promise<NodeRecord | null>;
 
@@ -54,7 +59,11 @@ export interface StorageReader {
   schemaVersion(): Promise<number>;
 }
 
-/** A write transaction. Everything done through it commits or rolls back together. */
+/**
+ * A write transaction. Everything done through it commits or rolls back together. A statement
+ * that fails inside it (a taken name, a lost connection) spoils it on both backends, as
+ * PostgreSQL does: every later call fails and it can only roll back, so let the error propagate.
+ */
 export interface StorageTx extends StorageReader {
   insertNode(node: NodeRecord): Promise<void>;
   setOwnerPasswordHash(hash: string): Promise<void>;
@@ -112,6 +121,8 @@ export interface Storage extends StorageReader {
    * Runs several units of work in one transaction, each inside its own savepoint: a unit that
    * throws is rolled back alone and reported as rejected, the others commit together. Resolves
    * only after the commit is durable. If the commit itself fails, the promise rejects.
+   * It holds the change-head lock from its start (it is the group commit of the write path,
+   * whose every unit appends).
    */
   transactionBatch(works: readonly TxWork[]): Promise<PromiseSettledResult<unknown>[]>;
 

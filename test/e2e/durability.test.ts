@@ -10,10 +10,10 @@ import { runMycel, startMycel } from '../helpers/process.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mycel-durable-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
-const env = { MYCEL_DB_DIR: dir, MYCEL_OWNER_PASSWORD: 'durable-pw', MYCEL_LOG_LEVEL: 'warn' };
+const env = { MYCEL_DB_DIR: dir, MYCEL_OWNER_PASSWORD: 'durable-pw' };
 
 test('every write acknowledged before SIGKILL survives the restart', { timeout: 120_000 }, async () => {
-  const node = await startMycel({ ...env, MYCEL_LOG_LEVEL: 'info' });
+  const node = await startMycel(env);
   const pool = new Pool(node.url, { connections: 16 });
   const acked = new Set<string>();
   let failedAfterKill = 0;

@@ -1,0 +1,42 @@
+import { isMycelError, type MycelError } from '../errors.js';
+
+/**
+ * How every command ends on an error: one `error CODE: message` line on stderr (details
+ * below it), never a stack trace, and a non-zero exit code. Configuration errors exit with 2,
+ * everything else with 1, so scripts can tell "fix your settings" from "it failed".
+ */
+
+/** Exit code for a configuration the command cannot start with. */
+export const EXIT_CONFIG = 2;
+/** Exit code for any other failure. */
+export const EXIT_FAILURE = 1;
+
+function isConfigError(err: MycelError): boolean {
+  return err.code.startsWith('CONFIG_');
+}
+
+function formatValue(value: unknown): string {
+  return typeof value === 'string' ? value : JSON.stringify(value);
+}
+
+/** The lines printed for an error (exported for tests). */
+export function formatCliError(err: unknown): { lines: string[]; exitCode: number } {
+  if (isMycelError(err)) {
+    const lines = [`error ${err.code}: ${err.message}`];
+    // A config error's message already names the key, source, variable or file: one line is enough.
+    if (!isConfigError(err)) {
+      for (const [key, value] of Object.entries(err.details ?? {})) lines.push(`  ${key}: ${formatValue(value)}`);
+      if (err.cause instanceof Error) lines.push(`  cause: ${err.cause.message}`);
+    }
+    return { lines, exitCode: isConfigError(err) ? EXIT_CONFIG : EXIT_FAILURE };
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  return { lines: [`error: ${message}`], exitCode: EXIT_FAILURE };
+}
+
+/** Prints the error to stderr and ends the process. */
+export function exitWithError(err: unknown): never {
+  const { lines, exitCode } = formatCliError(err);
+  process.stderr.write(`${lines.join('\n')}\n`);
+  process.exit(exitCode);
+}

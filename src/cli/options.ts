@@ -1,0 +1,37 @@
+import type { Command } from 'commander';
+import { CONFIG_KEYS, formatDefault, type ConfigKey } from '../config/keys.js';
+import { loadConfig, type FrozenConfig } from '../config/load.js';
+
+/**
+ * The per-command flags that override configuration keys (`--port`, `--data-dir`, …), all
+ * defined by the key table, and the one way a command turns its arguments into a config.
+ */
+
+const plain = (text: string) => text.replace(/`/g, '');
+
+function helpFor(key: ConfigKey): string {
+  // No commander default: a default would always be "set" and hide MYCEL_* and the YAML file.
+  const parts = [`env ${key.env}`, `default ${plain(formatDefault(key))}`];
+  if (key.type?.kind === 'enum') parts.unshift(`one of ${key.type.values.join(', ')}`);
+  return `${plain(key.meaning).replace(/\.$/, '')} (${parts.join('; ')})`;
+}
+
+/** Adds the override flags for the given key paths (every key with a flag if omitted). */
+export function addConfigFlags(command: Command, paths?: readonly string[]): Command {
+  const wanted = paths ?? CONFIG_KEYS.filter((k) => k.flag !== null).map((k) => k.path);
+  for (const path of wanted) {
+    const key = CONFIG_KEYS.find((k) => k.path === path);
+    // A programming error in a command definition, caught by the first --help.
+    if (!key?.flag) throw new Error(`config key ${path} has no flag in src/config/keys.ts`);
+    command.option(key.flag, helpFor(key));
+  }
+  return command;
+}
+
+/** Key paths of the flags that make sense for a command that opens an existing node. */
+export const STORAGE_FLAGS = ['node.dataDir', 'database.url', 'log.level'] as const;
+
+/** Loads the configuration from the command's flags (and the global --config) and process.env. */
+export function configFromCommand(command: Command): FrozenConfig {
+  return loadConfig({ flags: command.optsWithGlobals(), env: process.env });
+}

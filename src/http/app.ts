@@ -1,0 +1,148 @@
+import { randomUUID } from 'node:crypto';
+import fastifyCookie from '@fastify/cookie';
+import fastifyRateLimit from '@fastify/rate-limit';
+import fastifySwagger from '@fastify/swagger';
+import Fastify, { type FastifyInstance } from 'fastify';
+import {
+  createJsonSchemaTransform,
+  createJsonSchemaTransformObject,
+  serializerCompiler,
+  validatorCompiler,
+} from 'fastify-type-provider-zod';
+import type { Registry } from 'prom-client';
+import { publicUrl, type FrozenConfig } from '../config/load.js';
+import type { NodeCore } from '../domain/node-core.js';
+import { MycelError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { installAuth, ownerSessionResolver, SESSION_COOKIE, type ActorResolver } from './auth.js';
+import type { HttpContext } from './context.js';
+import { installCsrf } from './csrf.js';
+import { errorHandler, sendError } from './errors.js';
+import { installHttpMetrics } from './metrics.js';
+import { installNotFound } from './not-found.js';
+import { packageVersion } from './package-version.js';
+import { changeRoutes } from './routes/changes.js';
+import { channelRoutes } from './routes/channels.js';
+import { healthRoutes } from './routes/health.js';
+import { linkRoutes } from './routes/links.js';
+import { metricsRoutes } from './routes/metrics.js';
+import { nodeRoutes } from './routes/node.js';
+import { openapiRoutes } from './routes/openapi.js';
+import { postRoutes } from './routes/posts.js';
+import { sessionRoutes } from './routes/session.js';
+import { apiSchemas } from './schemas.js';
+
+export interface HttpAppOptions {
+  config: FrozenConfig;
+  core: NodeCore;
+  log: Logger;
+  /** The process's metrics registry; served at /metrics, shared with other parts (realtime). */
+  metrics: Registry;
+  /**
+   * Further ways to turn a bearer token into an actor, tried after owner sessions (the realtime
+   * layer adds its connection JWT so apps can write posts over REST).
+   */
+  actorResolvers?: readonly ActorResolver[];
+  /** Lets /readyz report SHUTTING_DOWN as soon as main.ts starts draining, before app.close(). */
+  isShuttingDown?: () => boolean;
+}
+
+/** Paths that keep answering while the app closes: probes must see the node going away. */
+const PROBES = new Set(['/healthz', '/readyz']);
+
+/**
+ * Builds the HTTP app: /api/v1 routes, /healthz, /readyz, /metrics, auth, CSRF, error mapping
+ * and the OpenAPI document. It does not listen (tests use `inject()`, main.ts calls listen()).
+ * More routes may be registered on the returned instance before it is ready; they need an
+ * actor unless their route config says `auth: 'none'`.
+ */
+export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInstance> {
+  const { config, core, log, metrics } = options;
+  let closing = false;
+  const isShuttingDown = (): boolean => closing || (options.isShuttingDown?.() ?? false);
+
+  const app = Fastify({
+    loggerInstance: log.child({ module: 'http' }),
+    bodyLimit: config.server.bodyLimit,
+    genReqId: () => randomUUID(),
+    // Fastify's own 503 body is not ours; the onRequest hook below answers SHUTTING_DOWN instead.
+    return503OnClosing: false,
+    // Malformed URLs (bad percent-encoding) and the like go through the same error mapping.
+    frameworkErrors: (err, request, reply) => errorHandler(err, request, reply),
+  }) as unknown as FastifyInstance;
+
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  app.setErrorHandler(errorHandler);
+  // JSON only: a text/plain body is refused with 415 rather than reaching the schemas as a string.
+  app.removeContentTypeParser('text/plain');
+  installNotFound(app);
+
+  await app.register(fastifyCookie);
+  await app.register(fastifyRateLimit, {
+    global: false,
+    errorResponseBuilder: (_request, context) => new MycelError('RATE_LIMITED', { retryAfterSeconds: Math.ceil(context.ttl / 1000) }),
+  });
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Mycel node API',
+        version: packageVersion(),
+        description:
+          'JSON over REST. Times are milliseconds since the Unix epoch. Errors are `{ "error": { "code", "message", "details" } }`; see docs/errors.md.',
+      },
+      components: {
+        securitySchemes: {
+          bearerAuth: { type: 'http', scheme: 'bearer', description: 'Session token from POST /api/v1/session' },
+          cookieAuth: {
+            type: 'apiKey',
+            in: 'cookie',
+            name: SESSION_COOKIE,
+            description: 'Set by POST /api/v1/session; state-changing requests must send an Origin (or Referer) equal to the public URL',
+          },
+        },
+      },
+    },
+    transform: createJsonSchemaTransform({ schemaRegistry: apiSchemas }),
+    transformObject: createJsonSchemaTransformObject({ schemaRegistry: apiSchemas }),
+  });
+
+  // With server.port 0 and no public port, the origin's port is the one the server got.
+  let knownOrigin: string | undefined;
+  const origin = (): string => {
+    if (knownOrigin !== undefined) return knownOrigin;
+    const address = app.server.address();
+    const bound = address !== null && typeof address === 'object' ? address.port : undefined;
+    const value = publicUrl(config, bound);
+    if (config.server.port !== 0 || bound !== undefined) knownOrigin = value;
+    return value;
+  };
+
+  installHttpMetrics(app, metrics);
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+    if (closing && !PROBES.has(request.url.split('?')[0] ?? '')) {
+      reply.header('connection', 'close');
+      return sendError(reply, new MycelError('SHUTTING_DOWN'));
+    }
+    return undefined;
+  });
+  installAuth(app, [ownerSessionResolver(core.sessions), ...(options.actorResolvers ?? [])]);
+  installCsrf(app, origin);
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+
+  const context: HttpContext = { config, core, metrics, publicOrigin: origin, isShuttingDown };
+  await app.register(nodeRoutes, context);
+  await app.register(sessionRoutes, context);
+  await app.register(channelRoutes, context);
+  await app.register(postRoutes, context);
+  await app.register(linkRoutes, context);
+  await app.register(changeRoutes, context);
+  await app.register(openapiRoutes, context);
+  await app.register(healthRoutes, context);
+  await app.register(metricsRoutes, context);
+  return app;
+}

@@ -1,0 +1,94 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { isMycelError, MycelError, type ErrorCode } from '../errors.js';
+
+/** The JSON every error reply carries. */
+export type ErrorBody = ReturnType<MycelError['toBody']>;
+
+interface ValidationIssue {
+  instancePath?: string;
+  message?: string;
+  params?: Record<string, unknown>;
+}
+
+/** Fastify's own client errors, by code, mapped onto the registry. */
+const FASTIFY_CODES: Record<string, ErrorCode> = {
+  FST_ERR_CTP_INVALID_JSON_BODY: 'BAD_JSON',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'BAD_JSON',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'BODY_TOO_LARGE',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'VALIDATION_FAILED',
+  FST_ERR_BAD_URL: 'VALIDATION_FAILED',
+  FST_ERR_MAX_PARAM_LENGTH: 'VALIDATION_FAILED',
+  FST_ERR_NOT_FOUND: 'ROUTE_NOT_FOUND',
+};
+
+/** Any other 4xx fastify or a plugin raises: keep it a client error, with the nearest code. */
+const STATUS_CODES: Record<number, ErrorCode> = {
+  401: 'UNAUTHENTICATED',
+  403: 'FORBIDDEN',
+  404: 'ROUTE_NOT_FOUND',
+  405: 'METHOD_NOT_ALLOWED',
+  413: 'BODY_TOO_LARGE',
+  415: 'UNSUPPORTED_MEDIA_TYPE',
+  429: 'RATE_LIMITED',
+};
+
+/** Where a schema error sits in the request, and the field path inside it. */
+function fieldOf(location: string, issue: ValidationIssue): string {
+  const path = (issue.instancePath ?? '').replace(/^\//, '').replace(/\//g, '.');
+  // zod reports unknown keys on the parent object; name the keys themselves.
+  const keys = issue.params?.keys;
+  if (Array.isArray(keys) && keys.length > 0) return keys.map((k) => (path ? `${path}.${String(k)}` : String(k))).join(',');
+  return path || location;
+}
+
+function validationError(err: FastifyError): MycelError {
+  const location = err.validationContext ?? 'request';
+  const issues = (err.validation ?? []).map((issue: ValidationIssue) => ({
+    field: fieldOf(location, issue),
+    message: issue.message ?? 'is not valid',
+  }));
+  const first = issues[0];
+  const message = first ? `${first.field === location ? location : `${location}.${first.field}`}: ${first.message}` : undefined;
+  return new MycelError('VALIDATION_FAILED', { location, field: first?.field ?? location, issues }, message);
+}
+
+/**
+ * Turns anything thrown while serving a request into a registry error. Only what is not a
+ * client's mistake becomes INTERNAL; `internal` tells the caller to log it.
+ */
+export function toMycelError(err: unknown): { error: MycelError; internal: boolean } {
+  // Shutting down is expected, not a failure to log on every probe.
+  if (isMycelError(err)) return { error: err, internal: err.status >= 500 && err.code !== 'SHUTTING_DOWN' };
+  const fe = err as Partial<FastifyError> | null;
+  if (fe && typeof fe === 'object') {
+    if (Array.isArray(fe.validation)) return { error: validationError(fe as FastifyError), internal: false };
+    const byCode = typeof fe.code === 'string' ? FASTIFY_CODES[fe.code] : undefined;
+    if (byCode) return { error: new MycelError(byCode, { reason: fe.message }), internal: false };
+    const status = typeof fe.statusCode === 'number' ? fe.statusCode : 0;
+    if (status >= 400 && status < 500) {
+      return { error: new MycelError(STATUS_CODES[status] ?? 'VALIDATION_FAILED', { reason: fe.message }), internal: false };
+    }
+  }
+  return { error: new MycelError('INTERNAL'), internal: true };
+}
+
+/** Sends a registry error as `{ error: { code, message, details } }`, bypassing route response schemas. */
+export function sendError(reply: FastifyReply, error: MycelError): FastifyReply {
+  return reply
+    .code(error.status)
+    .type('application/json; charset=utf-8')
+    .serializer((payload: unknown) => JSON.stringify(payload))
+    .send(error.toBody());
+}
+
+/** The app's one error handler: client mistakes keep their code; anything else is a logged 500 without internals. */
+export function errorHandler(err: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const { error, internal } = toMycelError(err);
+  if (internal) {
+    request.log.error({ err, reqId: request.id, code: error.code }, 'request failed');
+    // Server-side details (a driver's message, a host and port) stay in the log; the client gets the code and the request id.
+    return sendError(reply, new MycelError(error.code, { requestId: request.id }));
+  }
+  return sendError(reply, error);
+}

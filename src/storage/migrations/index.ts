@@ -1,0 +1,48 @@
+import { MycelError } from '../../errors.js';
+import { initial } from './001-initial.js';
+
+/**
+ * One versioned schema change, written once per dialect with the same tables and meaning.
+ * A released migration is never edited: a later change is a new migration.
+ */
+export interface Migration {
+  version: number;
+  name: string;
+  sqlite: string;
+  postgres: string;
+}
+
+/** Every migration, in the order it is applied; versions run 1, 2, 3… */
+export const MIGRATIONS: readonly Migration[] = [initial];
+
+/** The schema version this code expects. */
+export const CURRENT_SCHEMA_VERSION: number = MIGRATIONS[MIGRATIONS.length - 1]!.version;
+
+/** The bookkeeping table both dialects create before applying anything. */
+export const SCHEMA_MIGRATIONS_DDL = {
+  sqlite: `CREATE TABLE IF NOT EXISTS schema_migrations (
+  version INTEGER PRIMARY KEY,
+  name TEXT NOT NULL,
+  applied_at INTEGER NOT NULL
+) STRICT`,
+  postgres: `CREATE TABLE IF NOT EXISTS schema_migrations (
+  version INTEGER PRIMARY KEY,
+  name TEXT NOT NULL,
+  applied_at BIGINT NOT NULL
+)`,
+} as const;
+
+/**
+ * The migrations still to apply, given the versions the database records. Throws
+ * SCHEMA_TOO_NEW when the database holds a version this code does not know, so an older
+ * Mycel never writes into a schema it does not understand.
+ */
+export function pendingMigrations(appliedVersions: readonly number[]): Migration[] {
+  const databaseVersion = appliedVersions.reduce((max, v) => Math.max(max, v), 0);
+  const known = new Set(MIGRATIONS.map((m) => m.version));
+  if (databaseVersion > CURRENT_SCHEMA_VERSION || appliedVersions.some((v) => !known.has(v))) {
+    throw new MycelError('SCHEMA_TOO_NEW', { databaseVersion, codeVersion: CURRENT_SCHEMA_VERSION });
+  }
+  const applied = new Set(appliedVersions);
+  return MIGRATIONS.filter((m) => !applied.has(m.version));
+}

@@ -1,0 +1,372 @@
+import pg from 'pg';
+import type { Change, Channel, ClientNode, Link, NodeRecord, Post, Session } from '../../domain/types.js';
+import { MycelError } from '../../errors.js';
+import type { Logger } from '../../log.js';
+import { CURRENT_SCHEMA_VERSION, pendingMigrations, SCHEMA_MIGRATIONS_DDL } from '../migrations/index.js';
+import type { ChangeHead, ListOptions, MigrationReport, Storage, StorageTx, TxWork } from '../storage.js';
+import { PendingHead } from '../pending-head.js';
+import { isConnectionError, PostgresQueries, toStorageError, type ConstraintMapper } from './postgres-queries.js';
+
+export interface PostgresStorageOptions {
+  /** postgres:// or postgresql:// URL. */
+  url: string;
+  /** Schema every connection of this storage works in; created by migrate() when missing. */
+  schema?: string;
+  /** Most connections the pool opens (default 10). */
+  poolSize?: number;
+  /** Where an error of an idle pooled connection is reported (the pool drops that connection). */
+  log?: Logger;
+}
+
+const INT8_OID = 20;
+
+/**
+ * int8 (BIGINT, COUNT) arrives as a JS number, not pg's default string. Every int8 Mycel
+ * stores (ms times, serials, seqs) is far below 2^53; a value beyond that is refused rather
+ * than silently rounded. Scoped to this storage's pool: pg's global parsers stay untouched.
+ */
+function parseInt8(text: string): number {
+  const n = Number(text);
+  if (!Number.isSafeInteger(n)) throw new RangeError(`int8 value ${text} is outside the safe integer range`);
+  return n;
+}
+
+const typeParsers = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === INT8_OID && format !== 'binary' ? parseInt8 : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+};
+
+/** Two keys of the migration advisory lock: Mycel's namespace, then the search path it migrates. */
+const ADVISORY_NAMESPACE = 0x4d79_636c; // "Mycl"
+
+/** Lower case only: such a name reads the same quoted or not, in SQL and in search_path. */
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+function closedError(): MycelError {
+  return new MycelError('STORAGE_UNAVAILABLE', { reason: 'the storage is closed' });
+}
+
+// Constraint failures a caller can explain, mapped to their domain codes.
+const channelConstraint =
+  (name: string): ConstraintMapper =>
+  (_state, constraint) =>
+    constraint === 'channels_name_key' ? new MycelError('CHANNEL_EXISTS', { name }) : undefined;
+const postConstraint =
+  (channelId: string): ConstraintMapper =>
+  (state) =>
+    state === '23503' ? new MycelError('CHANNEL_NOT_FOUND', { channelId }) : undefined;
+const linkConstraint =
+  (l: Link): ConstraintMapper =>
+  (state, constraint) => {
+    if (state === '23503') return new MycelError('POST_NOT_FOUND', { fromPostId: l.fromPostId, toPostId: l.toPostId });
+    if (constraint === 'links_from_post_id_to_post_id_label_key') {
+      return new MycelError('LINK_EXISTS', { fromPostId: l.fromPostId, toPostId: l.toPostId, label: l.label });
+    }
+    return undefined;
+  };
+
+/** A write transaction on one checked-out client; only valid until its transaction ends. */
+class PostgresTx implements StorageTx {
+  private open = true;
+  private readonly q: PostgresQueries;
+  readonly head = new PendingHead();
+
+  constructor(client: pg.PoolClient) {
+    this.q = new PostgresQueries(client);
+  }
+
+  end(): void {
+    this.open = false;
+  }
+
+  /** Takes the head lock now. Must run at the top level: a savepoint rollback would drop it. */
+  async lockHeadAtTop(): Promise<void> {
+    this.head.loaded(await this.q.lockChangeHead());
+  }
+
+  /** Writes the head row if appends moved it; called right before COMMIT. */
+  async flushHead(): Promise<void> {
+    const head = this.head.toWrite();
+    if (head) await this.q.writeChangeHead(head);
+  }
+
+  private async run<T>(fn: (q: PostgresQueries) => Promise<T>, constraint?: ConstraintMapper): Promise<T> {
+    if (!this.open) throw new MycelError('INTERNAL', { reason: 'the transaction has already ended' });
+    try {
+      return await fn(this.q);
+    } catch (err) {
+      throw toStorageError(err, constraint);
+    }
+  }
+
+  lockChangeHead(): Promise<ChangeHead> {
+    return this.run(async (q) => {
+      const held = this.head.current;
+      // A plain transaction has no savepoints, so a lock taken here holds until its end; a
+      // batch took it at its top level before any work ran.
+      return held ? { ...held } : this.head.loaded(await q.lockChangeHead());
+    });
+  }
+
+  readChangeHead(): Promise<ChangeHead> {
+    return this.run(async (q) => {
+      const held = this.head.current;
+      return held ? { ...held } : q.readChangeHead();
+    });
+  }
+
+  insertChange(c: Change): Promise<void> {
+    return this.run(async (q) => {
+      if (this.head.current === null) this.head.loaded(await q.lockChangeHead());
+      this.head.check(c);
+      await q.insertChange(c);
+      this.head.advance(c);
+    });
+  }
+
+  getNode() { return this.run((q) => q.getNode()); }
+  getChannel(id: string) { return this.run((q) => q.getChannel(id)); }
+  getChannelByName(name: string) { return this.run((q) => q.getChannelByName(name)); }
+  listChannels(o: ListOptions) { return this.run((q) => q.listChannels(o.after, o.limit)); }
+  getPost(id: string) { return this.run((q) => q.getPost(id)); }
+  listPosts(channelId: string, o: { afterSeq?: number; beforeSeq?: number; limit: number; reverse?: boolean }) {
+    return this.run((q) => q.listPosts(channelId, o));
+  }
+  getLink(id: string) { return this.run((q) => q.getLink(id)); }
+  findLink(fromPostId: string, toPostId: string, label: string) { return this.run((q) => q.findLink(fromPostId, toPostId, label)); }
+  listLinks(postId: string) { return this.run((q) => q.listLinks(postId)); }
+  getChanges(fromSerial: number, limit: number) { return this.run((q) => q.getChanges(fromSerial, limit)); }
+  countChanges() { return this.run((q) => q.countChanges()); }
+  getSession(tokenHash: string) { return this.run((q) => q.getSession(tokenHash)); }
+  getClientNode(id: string) { return this.run((q) => q.getClientNode(id)); }
+  schemaVersion() { return this.run((q) => q.schemaVersion()); }
+
+  insertNode(node: NodeRecord) { return this.run((q) => q.insertNode(node)); }
+  setOwnerPasswordHash(hash: string) { return this.run((q) => q.setOwnerPasswordHash(hash)); }
+  insertChannel(c: Channel) { return this.run((q) => q.insertChannel(c), channelConstraint(c.name)); }
+  updateChannel(c: Channel) { return this.run((q) => q.updateChannel(c), channelConstraint(c.name)); }
+  deleteChannel(id: string) { return this.run((q) => q.deleteChannel(id)); }
+  insertPost(p: Post) { return this.run((q) => q.insertPost(p), postConstraint(p.channelId)); }
+  updatePost(p: Post) { return this.run((q) => q.updatePost(p)); }
+  insertLink(l: Link) { return this.run((q) => q.insertLink(l), linkConstraint(l)); }
+  deleteLink(id: string) { return this.run((q) => q.deleteLink(id)); }
+  insertSession(s: Session) { return this.run((q) => q.insertSession(s)); }
+  deleteSession(tokenHash: string) { return this.run((q) => q.deleteSession(tokenHash)); }
+  deleteExpiredSessions(now: number) { return this.run((q) => q.deleteExpiredSessions(now)); }
+  insertClientNode(n: ClientNode) { return this.run((q) => q.insertClientNode(n)); }
+}
+
+/**
+ * Storage on PostgreSQL through a `pg` pool. Reads outside a transaction run on any pooled
+ * connection (READ COMMITTED: only committed rows). Every change append takes the change_head
+ * row lock (SELECT … FOR UPDATE), which serialises appenders across all processes sharing the
+ * database, so serials stay gapless and unique.
+ */
+export class PostgresStorage implements Storage {
+  readonly dialect = 'postgres' as const;
+  private readonly pool: pg.Pool;
+  private readonly q: PostgresQueries;
+  private readonly schema: string | undefined;
+  private closed = false;
+  private closing: Promise<void> | null = null;
+
+  constructor(options: PostgresStorageOptions) {
+    if (options.schema !== undefined && !SCHEMA_NAME.test(options.schema)) {
+      throw new MycelError('CONFIG_INVALID', { key: 'database.schema', reason: 'a schema name is lower-case letters, digits and _ (at most 63)' });
+    }
+    this.schema = options.schema;
+    this.pool = new pg.Pool({
+      connectionString: options.url,
+      max: options.poolSize ?? 10,
+      // A startup parameter rather than a SET after connect: it holds before the first query.
+      // Unquoted, exactly as a URL's `options=-c search_path=…` gives it: the migration lock is
+      // keyed by this setting, so a process opened by URL and one by `schema` share the lock.
+      ...(options.schema === undefined ? {} : { options: `-c search_path=${options.schema}` }),
+      types: typeParsers,
+      application_name: 'mycel',
+      connectionTimeoutMillis: 10_000,
+      idleTimeoutMillis: 30_000,
+    });
+    // An idle connection that dies is dropped by the pool; the next use opens a new one or
+    // fails with STORAGE_UNAVAILABLE. Without a listener the error would crash the process.
+    const log = options.log;
+    this.pool.on('error', (err) => {
+      log?.warn({ err: err.message }, 'an idle PostgreSQL connection failed; the pool dropped it');
+    });
+    this.q = new PostgresQueries(this.pool);
+  }
+
+  private async read<T>(fn: (q: PostgresQueries) => Promise<T>): Promise<T> {
+    if (this.closed) throw closedError();
+    try {
+      return await fn(this.q);
+    } catch (err) {
+      throw toStorageError(err);
+    }
+  }
+
+  getNode() { return this.read((q) => q.getNode()); }
+  getChannel(id: string) { return this.read((q) => q.getChannel(id)); }
+  getChannelByName(name: string) { return this.read((q) => q.getChannelByName(name)); }
+  listChannels(o: ListOptions) { return this.read((q) => q.listChannels(o.after, o.limit)); }
+  getPost(id: string) { return this.read((q) => q.getPost(id)); }
+  listPosts(channelId: string, o: { afterSeq?: number; beforeSeq?: number; limit: number; reverse?: boolean }) {
+    return this.read((q) => q.listPosts(channelId, o));
+  }
+  getLink(id: string) { return this.read((q) => q.getLink(id)); }
+  findLink(fromPostId: string, toPostId: string, label: string) { return this.read((q) => q.findLink(fromPostId, toPostId, label)); }
+  listLinks(postId: string) { return this.read((q) => q.listLinks(postId)); }
+  getChanges(fromSerial: number, limit: number) { return this.read((q) => q.getChanges(fromSerial, limit)); }
+  readChangeHead() { return this.read((q) => q.readChangeHead()); }
+  countChanges() { return this.read((q) => q.countChanges()); }
+  getSession(tokenHash: string) { return this.read((q) => q.getSession(tokenHash)); }
+  getClientNode(id: string) { return this.read((q) => q.getClientNode(id)); }
+  schemaVersion() { return this.read((q) => q.schemaVersion()); }
+
+  /**
+   * Runs `fn` on one checked-out client. The client goes back to the pool only when `fn` left
+   * it clean (no transaction open, no advisory lock held); otherwise it is destroyed, which
+   * also ends whatever its session still held.
+   */
+  private async withClient<T>(fn: (client: pg.PoolClient, markClean: (clean: boolean) => void) => Promise<T>): Promise<T> {
+    if (this.closed) throw closedError();
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (err) {
+      throw toStorageError(err);
+    }
+    let clean = true;
+    try {
+      return await fn(client, (c) => {
+        clean = c;
+      });
+    } catch (err) {
+      if (isConnectionError(err)) clean = false;
+      throw toStorageError(err);
+    } finally {
+      client.release(clean ? undefined : true);
+    }
+  }
+
+  migrate(): Promise<MigrationReport> {
+    return this.withClient(async (client, markClean) => {
+      markClean(false);
+      // Session-level lock: two instances starting together migrate one after the other.
+      await client.query(`SELECT pg_advisory_lock(${ADVISORY_NAMESPACE}, hashtext(current_setting('search_path')))`);
+      const q = new PostgresQueries(client);
+      let report: MigrationReport;
+      try {
+        if (this.schema !== undefined) await client.query(`CREATE SCHEMA IF NOT EXISTS "${this.schema}"`);
+        await client.query(SCHEMA_MIGRATIONS_DDL.postgres);
+        const before = await q.migrationVersions();
+        const pending = pendingMigrations(before);
+        const from = before.reduce((max, v) => Math.max(max, v), 0);
+        const applied: number[] = [];
+        for (const m of pending) {
+          await client.query('BEGIN');
+          try {
+            await client.query(m.postgres);
+            await client.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [m.version, m.name, Date.now()]);
+            await client.query('COMMIT');
+          } catch (err) {
+            await client.query('ROLLBACK');
+            throw err;
+          }
+          applied.push(m.version);
+        }
+        report = { from, to: CURRENT_SCHEMA_VERSION, applied };
+      } finally {
+        await client.query(`SELECT pg_advisory_unlock(${ADVISORY_NAMESPACE}, hashtext(current_setting('search_path')))`);
+      }
+      markClean(true);
+      return report;
+    });
+  }
+
+  transaction<T>(work: TxWork<T>): Promise<T> {
+    return this.withClient(async (client, markClean) => {
+      markClean(false);
+      await client.query('BEGIN');
+      const tx = new PostgresTx(client);
+      let result: T;
+      try {
+        result = await work(tx);
+      } catch (err) {
+        tx.end();
+        await client.query('ROLLBACK');
+        markClean(true);
+        throw err;
+      }
+      tx.end();
+      await this.commit(client, tx);
+      markClean(true);
+      return result;
+    });
+  }
+
+  transactionBatch(works: readonly TxWork[]): Promise<PromiseSettledResult<unknown>[]> {
+    return this.withClient(async (client, markClean) => {
+      markClean(false);
+      await client.query('BEGIN');
+      const tx = new PostgresTx(client);
+      // Every batch of the write path appends, so the batch takes the head lock at its top
+      // level at once: taken inside a work's savepoint, a rollback of that work would drop it.
+      await tx.lockHeadAtTop();
+      const results: PromiseSettledResult<unknown>[] = new Array(works.length);
+      try {
+        // Savepoint statements travel with their neighbours: one round trip per work.
+        if (works.length > 0) await client.query('SAVEPOINT work');
+        for (let i = 0; i < works.length; i++) {
+          const mark = tx.head.mark();
+          try {
+            const value = await works[i]!(tx);
+            // Fails (25P02) when the work swallowed a failed statement; then it is rolled back below.
+            await client.query(i === works.length - 1 ? 'RELEASE SAVEPOINT work' : 'RELEASE SAVEPOINT work; SAVEPOINT work');
+            results[i] = { status: 'fulfilled', value };
+          } catch (reason) {
+            // ROLLBACK TO keeps the savepoint, at the very point where the next work starts.
+            await client.query('ROLLBACK TO SAVEPOINT work');
+            tx.head.restore(mark);
+            results[i] = { status: 'rejected', reason: toStorageError(reason) };
+          }
+        }
+      } catch (err) {
+        tx.end();
+        await client.query('ROLLBACK');
+        markClean(true);
+        throw err;
+      }
+      tx.end();
+      await this.commit(client, tx);
+      markClean(true);
+      return results;
+    });
+  }
+
+  /**
+   * Writes the moved head and commits. A transaction that a failed statement aborted answers
+   * COMMIT with ROLLBACK and no error, so the answer is checked: nothing rolled back is
+   * acknowledged as committed.
+   */
+  private async commit(client: pg.PoolClient, tx: PostgresTx): Promise<void> {
+    try {
+      await tx.flushHead();
+    } catch (err) {
+      await client.query('ROLLBACK');
+      throw err;
+    }
+    const res = await client.query('COMMIT');
+    if (res.command !== 'COMMIT') {
+      throw new MycelError('INTERNAL', { reason: 'a statement failed inside the transaction, which was rolled back' });
+    }
+  }
+
+  close(): Promise<void> {
+    if (this.closing) return this.closing;
+    this.closed = true;
+    // end() waits for checked-out clients to be released, so running transactions finish first.
+    this.closing = this.pool.end();
+    return this.closing;
+  }
+}

@@ -1,0 +1,385 @@
+import Database from 'better-sqlite3';
+import type { Change, Channel, ClientNode, Link, NodeRecord, Post, Session } from '../../domain/types.js';
+import { MycelError } from '../../errors.js';
+import { CURRENT_SCHEMA_VERSION, pendingMigrations, SCHEMA_MIGRATIONS_DDL } from '../migrations/index.js';
+import type { ChangeHead, ListOptions, MigrationReport, Storage, StorageTx, TxWork } from '../storage.js';
+import { PendingHead } from '../pending-head.js';
+import { SqliteQueries, toStorageError } from './sqlite-queries.js';
+
+export interface SqliteStorageOptions {
+  /** A file path, or `:memory:`. The directory must exist. */
+  path: string;
+  /** How long a write transaction waits for another connection's write lock before failing (ms). */
+  busyTimeoutMs?: number;
+}
+
+const noop = (): void => {};
+
+function abortedError(): MycelError {
+  return new MycelError('INTERNAL', { reason: 'a statement failed earlier in this transaction, which can only be rolled back' });
+}
+
+function closedError(): MycelError {
+  return new MycelError('STORAGE_UNAVAILABLE', { reason: 'the storage is closed' });
+}
+
+// Constraint failures a caller can explain, mapped to their domain codes.
+const channelConstraint = (name: string) => (_code: string, message: string) =>
+  message.includes('channels.name') ? new MycelError('CHANNEL_EXISTS', { name }) : undefined;
+const postConstraint = (channelId: string) => (code: string) =>
+  code === 'SQLITE_CONSTRAINT_FOREIGNKEY' ? new MycelError('CHANNEL_NOT_FOUND', { channelId }) : undefined;
+const linkConstraint = (l: Link) => (code: string, message: string) => {
+  if (code === 'SQLITE_CONSTRAINT_FOREIGNKEY') return new MycelError('POST_NOT_FOUND', { fromPostId: l.fromPostId, toPostId: l.toPostId });
+  if (message.includes('links.from_post_id')) return new MycelError('LINK_EXISTS', { fromPostId: l.fromPostId, toPostId: l.toPostId, label: l.label });
+  return undefined;
+};
+
+/**
+ * A write transaction on the write connection. It is only valid until its transaction ends:
+ * a reference kept past that would otherwise write outside any transaction.
+ */
+class SqliteTx implements StorageTx {
+  private open = true;
+  readonly head = new PendingHead();
+  /**
+   * Set when a statement failed. SQLite would let the transaction go on without that statement,
+   * PostgreSQL aborts it; both backends behave like PostgreSQL, so a work that swallows a
+   * storage error fails the same way on both instead of committing on one of them.
+   */
+  failed = false;
+
+  constructor(private readonly q: SqliteQueries) {}
+
+  end(): void {
+    this.open = false;
+  }
+
+  /** Writes the head row if appends moved it; called right before COMMIT. */
+  flushHead(): void {
+    const head = this.head.toWrite();
+    if (head) this.q.writeChangeHead(head);
+  }
+
+  private live(): SqliteQueries {
+    if (!this.open) throw new MycelError('INTERNAL', { reason: 'the transaction has already ended' });
+    if (this.failed) throw abortedError();
+    return this.q;
+  }
+
+  /** Runs a statement, turning SQLite errors into typed ones. */
+  private run<T>(fn: (q: SqliteQueries) => T, constraint?: Parameters<typeof toStorageError>[1]): Promise<T> {
+    try {
+      return Promise.resolve(fn(this.live()));
+    } catch (err) {
+      if (err instanceof Database.SqliteError) this.failed = true;
+      return Promise.reject(toStorageError(err, constraint));
+    }
+  }
+
+  // BEGIN IMMEDIATE already holds the database's write lock, so reading the head is locking it.
+  lockChangeHead(): Promise<ChangeHead> {
+    return this.run((q) => {
+      const held = this.head.current;
+      return held ? { ...held } : this.head.loaded(q.readChangeHead());
+    });
+  }
+
+  readChangeHead(): Promise<ChangeHead> {
+    return this.run((q) => {
+      const held = this.head.current;
+      return held ? { ...held } : q.readChangeHead();
+    });
+  }
+
+  insertChange(c: Change): Promise<void> {
+    return this.run((q) => {
+      if (this.head.current === null) this.head.loaded(q.readChangeHead());
+      this.head.check(c);
+      q.insertChange(c);
+      this.head.advance(c);
+    });
+  }
+
+  getNode() { return this.run((q) => q.getNode()); }
+  getChannel(id: string) { return this.run((q) => q.getChannel(id)); }
+  getChannelByName(name: string) { return this.run((q) => q.getChannelByName(name)); }
+  listChannels(o: ListOptions) { return this.run((q) => q.listChannels(o.after, o.limit)); }
+  getPost(id: string) { return this.run((q) => q.getPost(id)); }
+  listPosts(channelId: string, o: { afterSeq?: number; beforeSeq?: number; limit: number; reverse?: boolean }) {
+    return this.run((q) => q.listPosts(channelId, o));
+  }
+  getLink(id: string) { return this.run((q) => q.getLink(id)); }
+  findLink(fromPostId: string, toPostId: string, label: string) { return this.run((q) => q.findLink(fromPostId, toPostId, label)); }
+  listLinks(postId: string) { return this.run((q) => q.listLinks(postId)); }
+  getChanges(fromSerial: number, limit: number) { return this.run((q) => q.getChanges(fromSerial, limit)); }
+  countChanges() { return this.run((q) => q.countChanges()); }
+  getSession(tokenHash: string) { return this.run((q) => q.getSession(tokenHash)); }
+  getClientNode(id: string) { return this.run((q) => q.getClientNode(id)); }
+  schemaVersion() { return this.run((q) => q.schemaVersion()); }
+
+  insertNode(node: NodeRecord) { return this.run((q) => q.insertNode(node)); }
+  setOwnerPasswordHash(hash: string) { return this.run((q) => q.setOwnerPasswordHash(hash)); }
+  insertChannel(c: Channel) { return this.run((q) => q.insertChannel(c), channelConstraint(c.name)); }
+  updateChannel(c: Channel) { return this.run((q) => q.updateChannel(c), channelConstraint(c.name)); }
+  deleteChannel(id: string) { return this.run((q) => q.deleteChannel(id)); }
+  insertPost(p: Post) { return this.run((q) => q.insertPost(p), postConstraint(p.channelId)); }
+  updatePost(p: Post) { return this.run((q) => q.updatePost(p)); }
+  insertLink(l: Link) { return this.run((q) => q.insertLink(l), linkConstraint(l)); }
+  deleteLink(id: string) { return this.run((q) => q.deleteLink(id)); }
+  insertSession(s: Session) { return this.run((q) => q.insertSession(s)); }
+  deleteSession(tokenHash: string) { return this.run((q) => q.deleteSession(tokenHash)); }
+  deleteExpiredSessions(now: number) { return this.run((q) => q.deleteExpiredSessions(now)); }
+  insertClientNode(n: ClientNode) { return this.run((q) => q.insertClientNode(n)); }
+}
+
+/**
+ * Storage on SQLite through better-sqlite3. One write connection; write transactions
+ * (BEGIN IMMEDIATE) run one at a time through a queue, because the work inside them awaits and
+ * another transaction must not interleave on the same connection. Reads outside a transaction
+ * use a second, read-only connection when the database is a file: WAL lets it read the last
+ * committed state while a write transaction is open. A `:memory:` database has only one
+ * connection, so such reads wait for the open write transaction to end (never a dirty read);
+ * there, awaiting a read on the storage itself from inside a transaction would wait forever:
+ * inside a transaction, read through the transaction.
+ */
+export class SqliteStorage implements Storage {
+  readonly dialect = 'sqlite' as const;
+  private readonly writer: Database.Database;
+  private readonly reader: Database.Database | null;
+  private readonly w: SqliteQueries;
+  private readonly r: SqliteQueries;
+  /** The last queued operation on the write connection; the next one starts after it. */
+  private tail: Promise<unknown> = Promise.resolve();
+  /** Operations queued or running on the write connection. */
+  private pending = 0;
+  private closed = false;
+  private closing: Promise<void> | null = null;
+  private readonly busyTimeout: number;
+
+  constructor(options: SqliteStorageOptions) {
+    const memory = options.path === ':memory:';
+    const busyTimeout = options.busyTimeoutMs ?? 5000;
+    this.busyTimeout = busyTimeout;
+    let writer: Database.Database | null = null;
+    let reader: Database.Database | null = null;
+    try {
+      writer = new Database(options.path);
+      if (!memory) {
+        const mode = writer.pragma('journal_mode = WAL', { simple: true });
+        if (mode !== 'wal') throw new MycelError('STORAGE_UNAVAILABLE', { reason: `journal_mode is ${String(mode)}, WAL is required` });
+      }
+      // FULL: a commit is on disk (WAL synced) before it is acknowledged, even across power loss.
+      writer.pragma('synchronous = FULL');
+      writer.pragma('foreign_keys = ON');
+      // No busy wait on the write connection: SQLite would block the whole event loop while
+      // another connection holds the write lock, and when that connection lives in this same
+      // process it could never finish. beginImmediate() waits asynchronously instead.
+      writer.pragma('busy_timeout = 0');
+      if (!memory) {
+        reader = new Database(options.path, { readonly: true, fileMustExist: true });
+        reader.pragma(`busy_timeout = ${busyTimeout}`);
+      }
+    } catch (err) {
+      reader?.close();
+      writer?.close();
+      const mapped = toStorageError(err);
+      // better-sqlite3 reports some failures to open (a missing directory) as a plain TypeError.
+      if (mapped instanceof MycelError) throw mapped;
+      throw new MycelError('STORAGE_UNAVAILABLE', { reason: err instanceof Error ? err.message : String(err) }, undefined, { cause: err });
+    }
+    this.writer = writer;
+    this.reader = reader;
+    this.w = new SqliteQueries(writer);
+    this.r = reader ? new SqliteQueries(reader) : this.w;
+  }
+
+  /** Queues `fn` behind every earlier operation on the write connection. */
+  private enqueue<T>(fn: () => Promise<T> | T): Promise<T> {
+    if (this.closed) return Promise.reject(closedError());
+    this.pending++;
+    const run = this.tail.then(fn).finally(() => {
+      this.pending--;
+    });
+    this.tail = run.then(noop, noop);
+    return run;
+  }
+
+  /** A read outside any transaction: never sees rows a write transaction has not committed. */
+  private read<T>(fn: (q: SqliteQueries) => T): Promise<T> {
+    if (this.closed) return Promise.reject(closedError());
+    if (this.reader !== null || this.pending === 0) {
+      try {
+        return Promise.resolve(fn(this.r));
+      } catch (err) {
+        return Promise.reject(toStorageError(err));
+      }
+    }
+    return this.enqueue(() => {
+      try {
+        return fn(this.r);
+      } catch (err) {
+        throw toStorageError(err);
+      }
+    });
+  }
+
+  getNode() { return this.read((q) => q.getNode()); }
+  getChannel(id: string) { return this.read((q) => q.getChannel(id)); }
+  getChannelByName(name: string) { return this.read((q) => q.getChannelByName(name)); }
+  listChannels(o: ListOptions) { return this.read((q) => q.listChannels(o.after, o.limit)); }
+  getPost(id: string) { return this.read((q) => q.getPost(id)); }
+  listPosts(channelId: string, o: { afterSeq?: number; beforeSeq?: number; limit: number; reverse?: boolean }) {
+    return this.read((q) => q.listPosts(channelId, o));
+  }
+  getLink(id: string) { return this.read((q) => q.getLink(id)); }
+  findLink(fromPostId: string, toPostId: string, label: string) { return this.read((q) => q.findLink(fromPostId, toPostId, label)); }
+  listLinks(postId: string) { return this.read((q) => q.listLinks(postId)); }
+  getChanges(fromSerial: number, limit: number) { return this.read((q) => q.getChanges(fromSerial, limit)); }
+  readChangeHead() { return this.read((q) => q.readChangeHead()); }
+  countChanges() { return this.read((q) => q.countChanges()); }
+  getSession(tokenHash: string) { return this.read((q) => q.getSession(tokenHash)); }
+  getClientNode(id: string) { return this.read((q) => q.getClientNode(id)); }
+  schemaVersion() { return this.read((q) => q.schemaVersion()); }
+
+  migrate(): Promise<MigrationReport> {
+    return this.enqueue(async () => {
+      const q = this.w;
+      let from: number | undefined;
+      const applied: number[] = [];
+      // One transaction per migration. What is pending is read under the write lock, because
+      // another process may have migrated in the meantime.
+      for (;;) {
+        await this.beginImmediate();
+        try {
+          this.writer.exec(SCHEMA_MIGRATIONS_DDL.sqlite);
+          const versions = q.migrationVersions();
+          from ??= versions.reduce((max, v) => Math.max(max, v), 0);
+          const next = pendingMigrations(versions)[0]; // refuses a newer schema before touching anything
+          if (next === undefined) {
+            this.commit();
+            break;
+          }
+          this.writer.exec(next.sqlite);
+          q.recordMigration(next.version, next.name, Date.now());
+          this.commit();
+          applied.push(next.version);
+        } catch (err) {
+          this.rollbackAfter(err);
+          throw toStorageError(err);
+        }
+      }
+      return { from, to: CURRENT_SCHEMA_VERSION, applied };
+    });
+  }
+
+  /**
+   * BEGIN IMMEDIATE: takes the database's write lock now, not at the first write. When
+   * another connection (another process, or another storage on this file in this process)
+   * holds it, waits without blocking the event loop, up to busyTimeoutMs.
+   */
+  private async beginImmediate(): Promise<void> {
+    const deadline = performance.now() + this.busyTimeout;
+    for (let delay = 1; ; delay = Math.min(delay * 2, 20)) {
+      try {
+        this.w.begin();
+        return;
+      } catch (err) {
+        const busy = err instanceof Database.SqliteError && err.code.startsWith('SQLITE_BUSY');
+        if (!busy || performance.now() >= deadline) throw toStorageError(err);
+      }
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+
+  transaction<T>(work: TxWork<T>): Promise<T> {
+    return this.enqueue(async () => {
+      await this.beginImmediate();
+      const tx = new SqliteTx(this.w);
+      let result: T;
+      try {
+        result = await work(tx);
+      } catch (err) {
+        tx.end();
+        this.rollbackAfter(err);
+        throw err;
+      }
+      tx.end();
+      this.commit(tx);
+      return result;
+    });
+  }
+
+  transactionBatch(works: readonly TxWork[]): Promise<PromiseSettledResult<unknown>[]> {
+    return this.enqueue(async () => {
+      const q = this.w;
+      await this.beginImmediate();
+      const tx = new SqliteTx(q);
+      const results: PromiseSettledResult<unknown>[] = new Array(works.length);
+      try {
+        for (let i = 0; i < works.length; i++) {
+          q.savepoint();
+          const mark = tx.head.mark();
+          try {
+            const value = await works[i]!(tx);
+            // The work swallowed a failed statement: it is rolled back like one that threw.
+            if (tx.failed) throw abortedError();
+            q.release();
+            results[i] = { status: 'fulfilled', value };
+          } catch (reason) {
+            // Some failures (a full disk, an I/O error) make SQLite abandon the whole
+            // transaction; then nothing of the batch can commit and the batch fails.
+            if (!this.writer.inTransaction) throw reason;
+            q.rollbackToSavepoint();
+            tx.head.restore(mark);
+            tx.failed = false;
+            results[i] = { status: 'rejected', reason };
+          }
+        }
+      } catch (err) {
+        tx.end();
+        this.rollbackAfter(err);
+        throw toStorageError(err);
+      }
+      tx.end();
+      this.commit(tx);
+      return results;
+    });
+  }
+
+  /**
+   * Writes the head a transaction moved, then commits; on failure rolls back and throws, so
+   * nothing is acknowledged that is not durable.
+   */
+  private commit(tx?: SqliteTx): void {
+    try {
+      if (tx?.failed) throw abortedError();
+      tx?.flushHead();
+      this.w.commit();
+    } catch (err) {
+      this.rollbackAfter(err);
+      throw toStorageError(err);
+    }
+  }
+
+  /** Rolls back after `cause`; if even that fails the connection is unusable, and says so. */
+  private rollbackAfter(cause: unknown): void {
+    try {
+      this.w.rollback();
+    } catch (rollbackErr) {
+      throw new MycelError('STORAGE_UNAVAILABLE', { reason: 'rollback failed' }, undefined, {
+        cause: new AggregateError([cause, rollbackErr]),
+      });
+    }
+  }
+
+  close(): Promise<void> {
+    if (this.closing) return this.closing;
+    this.closed = true;
+    // Let queued operations finish, then close both connections (the last close checkpoints the WAL).
+    this.closing = this.tail.then(() => {
+      this.reader?.close();
+      this.writer.close();
+    });
+    return this.closing;
+  }
+}
