@@ -3,12 +3,22 @@ import { Registry, collectDefaultMetrics } from 'prom-client';
 import { resolveDataDir, type Config } from './config/index.js';
 import { openNodeCore, type NodeCore } from './domain/node-core.js';
 import { buildHttpApp } from './http/app.js';
+import { packageVersion } from './http/package-version.js';
+import { registerRealtimeRoutes } from './http/routes/realtime.js';
 import { createLogger, type Logger } from './log.js';
+import { jwtActorResolver, ownerSessionCredentials } from './realtime/auth/domain-credentials.js';
+import { TokenVerifier } from './realtime/auth/tokens.js';
+import { createRealtimeBackends } from './realtime/backends.js';
+import { DomainPersistence } from './realtime/domain-persist.js';
+import { Namespaces } from './realtime/namespaces.js';
+import { RealtimeNode } from './realtime/realtime-node.js';
+import { attachWebSocket } from './realtime/transports/websocket.js';
 import { createStorage } from './storage/index.js';
 
 /** A running node: what `mycel serve` starts and tests drive in-process. */
 export interface RunningNode {
   readonly core: NodeCore;
+  readonly realtime: RealtimeNode;
   readonly app: FastifyInstance;
   /** The URL the server listens on (the real port when configured as 0). */
   readonly url: string;
@@ -43,11 +53,41 @@ export async function startNode(config: Config, log: Logger = createLogger({ lev
   const core = await openCoreFromConfig(config, log);
   const metrics = new Registry();
   collectDefaultMetrics({ register: metrics });
+  const backends = createRealtimeBackends({ redisUrl: config.realtime.redisUrl, nodeId: core.node.id, log: log.child({ module: 'realtime' }) });
+  const persistence = new DomainPersistence({ operator: core.operator, storage: core.storage, hook: core.hook, namespaces: new Namespaces(config.realtime) });
+  const realtime = new RealtimeNode({
+    config: config.realtime,
+    bus: backends.bus,
+    history: backends.history,
+    presence: backends.presence,
+    registry: metrics,
+    log: log.child({ module: 'realtime' }),
+    name: core.node.name,
+    version: packageVersion(),
+    persist: persistence,
+    credentials: ownerSessionCredentials(core.sessions),
+  });
+  const detachPersistence = persistence.attach(realtime);
+  let shuttingDown = false;
   let app: FastifyInstance;
+  let ws: ReturnType<typeof attachWebSocket> | undefined;
   try {
-    app = await buildHttpApp({ config, core, log, metrics });
+    app = await buildHttpApp({
+      config,
+      core,
+      log,
+      metrics,
+      actorResolvers: [jwtActorResolver(new TokenVerifier(config.realtime.apiKey))],
+      isShuttingDown: () => shuttingDown,
+    });
+    await registerRealtimeRoutes(app, { realtime, config });
+    ws = attachWebSocket(app.server, realtime);
     await app.listen({ host: config.server.host, port: config.server.port });
   } catch (err) {
+    detachPersistence();
+    await realtime.shutdown(0);
+    await ws?.close();
+    await backends.close();
     await core.close();
     throw err;
   }
@@ -55,17 +95,24 @@ export async function startNode(config: Config, log: Logger = createLogger({ lev
   const port = typeof address === 'object' && address ? address.port : config.server.port;
   const host = config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host;
   const url = `http://${host}:${port}`;
-  log.info({ url, nodeId: core.node.id, name: core.node.name, port }, 'listening');
+  log.info({ url, nodeId: core.node.id, name: core.node.name, port, realtime: backends.kind }, 'listening');
 
   let closing: Promise<void> | undefined;
   return {
     core,
+    realtime,
     app,
     url,
     close() {
       closing ??= (async () => {
+        shuttingDown = true;
+        // Clients first, with "reconnect" advice (3001); then HTTP; then the write path.
+        await realtime.shutdown();
+        await ws?.close();
         await app.close();
+        detachPersistence();
         await core.close();
+        await backends.close();
       })();
       return closing;
     },

@@ -73,7 +73,9 @@ export type ControlCommand =
   | { type: 'subscribe'; user: string; channel: string; client?: string }
   | { type: 'unsubscribe'; user: string; channel: string; client?: string }
   | { type: 'refresh'; user: string; client?: string; expired?: boolean; expireAt?: number }
-  | { type: 'node-info'; node: NodeStats };
+  | { type: 'node-info'; node: NodeStats }
+  /** Commands of an emulation request that reached another instance than `node`, which holds the session. */
+  | { type: 'emulation'; node: string; session: string; data: string };
 
 export interface NodeStats {
   uid: string;

@@ -1,0 +1,213 @@
+/**
+ * Connection and subscription JWTs, as Centrifugo reads them (docs/protocol.md, "JWT claims"):
+ * HS256 signed with realtime.apiKey. The verifier only says what a token claims and whether it
+ * is valid or expired; callers map that to the protocol's codes (connect: 3500 / 109,
+ * subscribe: 103 / 109, refresh: 3500 / 3005).
+ */
+import { errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
+
+export type TokenFailure = 'invalid' | 'expired';
+
+/** A token that cannot be used; `kind` tells the caller which code to answer with. */
+export class TokenError extends Error {
+  readonly kind: TokenFailure;
+  constructor(kind: TokenFailure, message: string) {
+    super(message);
+    this.name = 'TokenError';
+    this.kind = kind;
+  }
+}
+
+/** Per-channel overrides a token may carry (`override` in Centrifugo's claims). */
+export interface SubscriptionOverride {
+  presence?: boolean;
+  joinLeave?: boolean;
+  forcePushJoinLeave?: boolean;
+  forcePositioning?: boolean;
+  forceRecovery?: boolean;
+}
+
+/** Options of one server-side subscription from a connection token's `subs` claim. */
+export interface ServerSubClaim {
+  info?: unknown;
+  data?: unknown;
+  override?: SubscriptionOverride;
+}
+
+export interface ConnectionClaims {
+  /** The user; "" is anonymous. */
+  user: string;
+  /** Unix seconds when the connection expires; 0 = never. */
+  expireAt: number;
+  /** Becomes the client's conn_info (presence, publications, join/leave). */
+  info: unknown;
+  /** Channels the connection is subscribed to on connect (server-side subscriptions). */
+  channels: string[];
+  subs: Record<string, ServerSubClaim>;
+  meta: unknown;
+}
+
+export interface SubscriptionClaims {
+  user: string;
+  channel: string;
+  /** When set, only this client id may use the token. */
+  client: string;
+  /** Unix seconds; 0 = never. */
+  expireAt: number;
+  /** Becomes chan_info. */
+  info: unknown;
+  /** Returned to the client as the subscribe result's data. */
+  data: unknown;
+  override?: SubscriptionOverride;
+}
+
+function invalid(message: string): never {
+  throw new TokenError('invalid', message);
+}
+
+function optString(payload: JWTPayload, key: string): string {
+  const v = payload[key];
+  if (v === undefined || v === null) return '';
+  if (typeof v !== 'string') invalid(`claim ${key} must be a string`);
+  return v;
+}
+
+function optUnixSeconds(payload: JWTPayload, key: string): number | undefined {
+  const v = payload[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) invalid(`claim ${key} must be a non-negative number`);
+  return Math.floor(v);
+}
+
+/** `info` (JSON) or `b64info` (base64 of JSON) → a JSON value; undefined when neither is set. */
+function jsonOrB64(payload: Record<string, unknown>, key: string): unknown {
+  if (payload[key] !== undefined) return payload[key];
+  const b64 = payload[`b64${key}`];
+  if (b64 === undefined || b64 === null) return undefined;
+  if (typeof b64 !== 'string') invalid(`claim b64${key} must be a string`);
+  try {
+    return JSON.parse(Buffer.from(b64, 'base64').toString('utf8')) as unknown;
+  } catch {
+    invalid(`claim b64${key} must be base64 of JSON`);
+  }
+}
+
+function parseOverride(v: unknown): SubscriptionOverride | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'object' || Array.isArray(v)) invalid('claim override must be an object');
+  const o = v as Record<string, unknown>;
+  const flag = (key: string): boolean | undefined => {
+    const f = o[key];
+    if (f === undefined || f === null) return undefined;
+    if (typeof f !== 'object' || Array.isArray(f)) invalid(`override ${key} must be {"value": bool}`);
+    const value = (f as Record<string, unknown>).value;
+    if (typeof value !== 'boolean') invalid(`override ${key} must be {"value": bool}`);
+    return value;
+  };
+  const out: SubscriptionOverride = {};
+  const presence = flag('presence');
+  if (presence !== undefined) out.presence = presence;
+  const joinLeave = flag('join_leave');
+  if (joinLeave !== undefined) out.joinLeave = joinLeave;
+  const forcePush = flag('force_push_join_leave');
+  if (forcePush !== undefined) out.forcePushJoinLeave = forcePush;
+  const forcePositioning = flag('force_positioning');
+  if (forcePositioning !== undefined) out.forcePositioning = forcePositioning;
+  const forceRecovery = flag('force_recovery');
+  if (forceRecovery !== undefined) out.forceRecovery = forceRecovery;
+  return out;
+}
+
+/**
+ * Connection expiry: `expire_at` replaces `exp` for the connection (0 = never); `exp` itself
+ * still decides whether the token may be used at all (jose checks it).
+ */
+function expiry(payload: JWTPayload): number {
+  const expireAt = optUnixSeconds(payload, 'expire_at');
+  if (expireAt !== undefined) return expireAt;
+  return optUnixSeconds(payload, 'exp') ?? 0;
+}
+
+export class TokenVerifier {
+  readonly #key: Uint8Array | null;
+
+  /** Without an API key no token is valid. */
+  constructor(apiKey: string | undefined) {
+    this.#key = apiKey ? new TextEncoder().encode(apiKey) : null;
+  }
+
+  async #verify(token: string): Promise<JWTPayload> {
+    if (!this.#key) invalid('no API key is configured to verify tokens');
+    try {
+      const { payload } = await jwtVerify(token, this.#key, { algorithms: ['HS256'] });
+      return payload;
+    } catch (err) {
+      // jose validates the signature before the claims, so an expired token is authentic.
+      if (err instanceof joseErrors.JWTExpired) throw new TokenError('expired', 'token expired');
+      throw new TokenError('invalid', err instanceof Error ? err.message : 'invalid token');
+    }
+  }
+
+  /** Verifies a connection token; throws TokenError. */
+  async verifyConnection(token: string, nowSeconds = Math.floor(Date.now() / 1000)): Promise<ConnectionClaims> {
+    const payload = await this.#verify(token);
+    // A subscription token must not open a connection.
+    if (payload.channel !== undefined) invalid('a subscription token is not a connection token');
+    const expireAt = expiry(payload);
+    if (expireAt > 0 && expireAt <= nowSeconds) throw new TokenError('expired', 'connection expired');
+    const channelsRaw = payload.channels;
+    let channels: string[] = [];
+    if (channelsRaw !== undefined && channelsRaw !== null) {
+      if (!Array.isArray(channelsRaw) || !channelsRaw.every((c) => typeof c === 'string' && c.length > 0)) {
+        invalid('claim channels must be an array of channel names');
+      }
+      channels = channelsRaw as string[];
+    }
+    const subs: Record<string, ServerSubClaim> = {};
+    const subsRaw = payload.subs;
+    if (subsRaw !== undefined && subsRaw !== null) {
+      if (typeof subsRaw !== 'object' || Array.isArray(subsRaw)) invalid('claim subs must be an object');
+      for (const [channel, v] of Object.entries(subsRaw as Record<string, unknown>)) {
+        if (channel.length === 0) invalid('claim subs has an empty channel');
+        if (typeof v !== 'object' || v === null || Array.isArray(v)) invalid('claim subs entries must be objects');
+        const o = v as Record<string, unknown>;
+        const sub: ServerSubClaim = {};
+        const info = jsonOrB64(o, 'info');
+        if (info !== undefined) sub.info = info;
+        const data = jsonOrB64(o, 'data');
+        if (data !== undefined) sub.data = data;
+        const override = parseOverride(o.override);
+        if (override) sub.override = override;
+        subs[channel] = sub;
+      }
+    }
+    return {
+      user: optString(payload, 'sub'),
+      expireAt,
+      info: jsonOrB64(payload, 'info'),
+      channels,
+      subs,
+      meta: payload.meta,
+    };
+  }
+
+  /** Verifies a subscription token; throws TokenError. The caller checks user/channel/client. */
+  async verifySubscription(token: string, nowSeconds = Math.floor(Date.now() / 1000)): Promise<SubscriptionClaims> {
+    const payload = await this.#verify(token);
+    const channel = optString(payload, 'channel');
+    if (channel === '') invalid('claim channel is required in a subscription token');
+    const expireAt = expiry(payload);
+    if (expireAt > 0 && expireAt <= nowSeconds) throw new TokenError('expired', 'subscription expired');
+    const claims: SubscriptionClaims = {
+      user: optString(payload, 'sub'),
+      channel,
+      client: optString(payload, 'client'),
+      expireAt,
+      info: jsonOrB64(payload, 'info'),
+      data: jsonOrB64(payload, 'data'),
+    };
+    const override = parseOverride(payload.override);
+    if (override) claims.override = override;
+    return claims;
+  }
+}

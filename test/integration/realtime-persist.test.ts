@@ -1,0 +1,133 @@
+/**
+ * Persisted namespaces on the real domain (SQLite and PostgreSQL, memory Bus): a client
+ * publish is a post committed through the one write path before the publisher hears back;
+ * subscribers receive it from the after-commit event (as they do a post written by the
+ * domain directly); history and recovery read the database.
+ */
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import type { Centrifuge, Subscription as ClientSubscription } from 'centrifuge';
+import { OWNER } from '../../src/domain/actor.js';
+import type { NodeCore } from '../../src/domain/node-core.js';
+import type { Post } from '../../src/domain/types.js';
+import { DomainPersistence } from '../../src/realtime/domain-persist.js';
+import { Namespaces } from '../../src/realtime/namespaces.js';
+import { ERRORS } from '../../src/realtime/protocol/codes.js';
+import { openTestCore } from '../helpers/core.js';
+import { realtimeBackends, type RealtimeBackend } from '../helpers/realtime-backends.js';
+import { storageBackends, type StorageHandle } from '../helpers/storage.js';
+import { collect, realtimeConfig, sign, startRealtime, waitEvent, waitUntilEvent, type RealtimeServer } from './realtime-harness.js';
+
+const memory = realtimeBackends.find((f) => f.name === 'memory')!;
+const REALTIME = { namespaces: { posts: { persist: true, historySize: 100, joinLeave: false }, chat: {} } };
+
+interface PubCtx {
+  data: Post;
+  offset?: number;
+}
+
+function subscribed(s: ClientSubscription): Promise<{ recovered: boolean; wasRecovering: boolean; streamPosition?: { offset: number; epoch: string } }> {
+  return waitEvent(s, 'subscribed');
+}
+
+for (const storageBackend of storageBackends) {
+  describe(`realtime persisted namespaces (${storageBackend.name})`, () => {
+    let handle: StorageHandle;
+    let core: NodeCore;
+    let backend: RealtimeBackend;
+    let server: RealtimeServer;
+    let detach: () => void;
+
+    beforeEach(async () => {
+      handle = await storageBackend.create();
+      core = await openTestCore(handle.storage);
+      backend = await memory.create();
+      const persistence = new DomainPersistence({
+        operator: core.operator,
+        storage: core.storage,
+        hook: core.hook,
+        namespaces: new Namespaces(realtimeConfig(REALTIME)),
+      });
+      server = await startRealtime({ backend, realtime: REALTIME, persist: persistence });
+      detach = persistence.attach(server.node);
+    });
+    afterEach(async () => {
+      detach();
+      await server.close();
+      await backend.cleanup();
+      await core.close();
+      await handle.cleanup();
+    });
+
+    it('a publish creates a post in storage, is acknowledged after commit, and reaches subscribers from the commit', async () => {
+      const reader = server.client({ token: await sign({ sub: 'reader' }) });
+      const writer: Centrifuge = server.client({ token: await sign({ sub: 'alice' }) });
+      const rs = reader.newSubscription('posts:general');
+      const pubs = collect<PubCtx>(rs, 'publication');
+      rs.subscribe();
+      reader.connect();
+      writer.connect();
+      const first = await subscribed(rs);
+      assert.equal(first.streamPosition?.offset, 0);
+      await waitEvent(writer, 'connected');
+
+      await writer.publish('posts:general', { body: 'hello', meta: { lang: 'en' } });
+      // Acknowledged means committed: the post is in storage now.
+      const channel = await core.storage.getChannelByName('posts:general');
+      assert.ok(channel);
+      const stored = await core.storage.listPosts(channel.id, { limit: 10 });
+      assert.equal(stored.length, 1);
+      assert.equal(stored[0]!.body, 'hello');
+      assert.equal(stored[0]!.author, 'user:alice');
+      assert.deepEqual(stored[0]!.meta, { lang: 'en' });
+
+      await waitUntilEvent(rs, 'publication', () => pubs.length === 1);
+      assert.equal(pubs[0]!.offset, 1);
+      assert.equal(pubs[0]!.data.id, stored[0]!.id);
+      assert.equal(pubs[0]!.data.body, 'hello');
+
+      // A post written by the domain directly (as REST does) reaches subscribers the same way.
+      await core.operator.createPost(OWNER, { channelId: channel.id, body: 'from rest' });
+      await waitUntilEvent(rs, 'publication', () => pubs.length === 2);
+      assert.equal(pubs[1]!.offset, 2);
+      assert.equal(pubs[1]!.data.author, 'owner');
+
+      // Data that is no post is refused, nothing is stored.
+      await assert.rejects(writer.publish('posts:general', 42), (e: { code: number }) => e.code === ERRORS.badRequest.code);
+      assert.equal((await core.storage.listPosts(channel.id, { limit: 10 })).length, 2);
+      // The server API publishes as the node itself.
+      assert.deepEqual(await server.node.publish('posts:general', 'plain text body'), { offset: 3, epoch: channel.id });
+    });
+
+    it('history and recovery come from the database', async () => {
+      const c = server.client({ token: await sign({ sub: 'bea' }) });
+      const s = c.newSubscription('posts:log');
+      const pubs = collect<PubCtx>(s, 'publication');
+      s.subscribe();
+      c.connect();
+      await subscribed(s);
+      await c.publish('posts:log', { body: 'one' });
+      await waitUntilEvent(s, 'publication', () => pubs.length === 1);
+
+      const gone = waitEvent(c, 'disconnected');
+      c.disconnect();
+      await gone;
+      const channel = (await core.storage.getChannelByName('posts:log'))!;
+      await core.operator.createPost(OWNER, { channelId: channel.id, body: 'two' });
+      await core.operator.createPost(OWNER, { channelId: channel.id, body: 'three' });
+      const again = subscribed(s);
+      c.connect();
+      const ctx = await again;
+      assert.equal(ctx.recovered, true);
+      await waitUntilEvent(s, 'publication', () => pubs.length === 3);
+      assert.deepEqual(pubs.map((p) => [p.offset, p.data.body]), [[1, 'one'], [2, 'two'], [3, 'three']]);
+
+      const history = await c.history('posts:log', { limit: -1 });
+      assert.equal(history.epoch, channel.id);
+      assert.equal(history.offset, 3);
+      assert.deepEqual(history.publications.map((p) => (p.data as Post).body), ['one', 'two', 'three']);
+      const newest = await c.history('posts:log', { limit: 1, reverse: true });
+      assert.deepEqual(newest.publications.map((p) => p.offset), [3]);
+    });
+  });
+}
