@@ -2,8 +2,7 @@
 // (a bare better-sqlite3 insert loop of the same rows, same pragmas, in one run).
 // Usage: npm run bench -- posts-write [--posts N] [--http-posts N] [--concurrency N]
 import Database from 'better-sqlite3';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -12,6 +11,7 @@ import { OWNER } from '../src/domain/actor.js';
 import { newId } from '../src/lib/ids.js';
 import { createStorage } from '../src/storage/index.js';
 import { openTestCore } from '../test/helpers/core.js';
+import { startMycel } from '../test/helpers/process.js';
 
 const { values } = parseArgs({
   options: {
@@ -23,7 +23,6 @@ const { values } = parseArgs({
 const POSTS = Number(values.posts);
 const HTTP_POSTS = Number(values['http-posts']);
 const CONCURRENCY = Number(values.concurrency);
-const root = new URL('..', import.meta.url).pathname;
 
 function body(i: number): string {
   return `post number ${i}: the quick brown fox jumps over the lazy dog`;
@@ -78,24 +77,17 @@ async function domainApi(dir: string): Promise<number> {
   return POSTS / secs;
 }
 
+/** CPU seconds (user + system) a process has used, from /proc. */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (100 Hz)
+}
+
 /** Through HTTP: a `mycel serve` child process, an undici pool of 64 connections from this one. */
-async function http(dir: string): Promise<number> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/cli/index.ts'), 'serve', '--port', '0'], {
-    env: { ...process.env, MYCEL_DB_DIR: join(dir, 'http'), MYCEL_OWNER_PASSWORD: 'bench-password', MYCEL_LOG_LEVEL: 'info' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+async function http(dir: string): Promise<{ rate: number; serverCpuUsPerPost: number }> {
+  const node = await startMycel({ MYCEL_DB_DIR: join(dir, 'http'), MYCEL_OWNER_PASSWORD: 'bench-password' });
   try {
-    const url = await new Promise<string>((resolve, reject) => {
-      let buf = '';
-      child.stdout!.on('data', (chunk: Buffer) => {
-        buf += chunk.toString();
-        for (const line of buf.split('\n')) {
-          if (line.includes('"listening"')) resolve((JSON.parse(line) as { url: string }).url);
-        }
-      });
-      child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
-    });
-    const pool = new Pool(url, { connections: 64, pipelining: 1 });
+    const pool = new Pool(node.url, { connections: 64, pipelining: 1 });
     const login = await pool.request({ method: 'POST', path: '/api/v1/session', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ password: 'bench-password' }) });
     const { token } = (await login.body.json()) as { token: string };
     const auth = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
@@ -103,6 +95,7 @@ async function http(dir: string): Promise<number> {
     const ch = (await chRes.body.json()) as { id: string };
     let next = 0;
     let acked = 0;
+    const cpu0 = cpuSeconds(node.child.pid!);
     const t0 = performance.now();
     await Promise.all(
       Array.from({ length: 256 }, async () => {
@@ -116,12 +109,12 @@ async function http(dir: string): Promise<number> {
       }),
     );
     const secs = (performance.now() - t0) / 1000;
+    const cpu = cpuSeconds(node.child.pid!) - cpu0;
     await pool.close();
     if (acked !== HTTP_POSTS) throw new Error('lost writes');
-    return HTTP_POSTS / secs;
+    return { rate: HTTP_POSTS / secs, serverCpuUsPerPost: (cpu * 1e6) / HTTP_POSTS };
   } finally {
-    child.kill('SIGTERM');
-    await new Promise((r) => child.once('exit', r));
+    await node.stop();
   }
 }
 
@@ -135,7 +128,7 @@ try {
   console.log(`${'name'.padEnd(28)}${'posts/s'.padStart(9)}  ratio to bare loop`);
   console.log(`${'bare better-sqlite3 loop'.padEnd(28)}${fmt(bare)}  1.00`);
   console.log(`${'mycel domain API'.padEnd(28)}${fmt(domain)}  ${(domain / bare).toFixed(2)}   (${POSTS} posts, ${CONCURRENCY} in flight)`);
-  console.log(`${'mycel HTTP API'.padEnd(28)}${fmt(viaHttp)}  ${(viaHttp / bare).toFixed(2)}   (${HTTP_POSTS} posts, 256 in flight, 64 connections)`);
+  console.log(`${'mycel HTTP API'.padEnd(28)}${fmt(viaHttp.rate)}  ${(viaHttp.rate / bare).toFixed(2)}   (${HTTP_POSTS} posts, 256 in flight, 64 connections; server CPU ${viaHttp.serverCpuUsPerPost.toFixed(0)} µs/post, client in this process)`);
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

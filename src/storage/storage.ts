@@ -69,6 +69,7 @@ export interface StorageTx extends StorageReader {
   setOwnerPasswordHash(hash: string): Promise<void>;
 
   insertChannel(channel: Channel): Promise<void>;
+  /** Updates description, updatedAt and lastSeq; a channel's name and namespace never change. */
   updateChannel(channel: Channel): Promise<void>;
   /** Deletes the channel, its posts and their links. */
   deleteChannel(id: string): Promise<void>;

@@ -52,7 +52,8 @@ const SQL = {
   insertChannel: q('insert_channel', `INSERT INTO channels (${CHANNEL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`),
   updateChannel: q(
     'update_channel',
-    'UPDATE channels SET name = $1, namespace = $2, description = $3, updated_at = $4, last_seq = $5 WHERE id = $6',
+    // name and namespace never change; leaving them out keeps the update HOT-eligible.
+    'UPDATE channels SET description = $1, updated_at = $2, last_seq = $3 WHERE id = $4',
   ),
   deleteChannel: q('delete_channel', 'DELETE FROM channels WHERE id = $1'),
 
@@ -275,7 +276,7 @@ export class PostgresQueries {
   }
 
   async updateChannel(c: Channel): Promise<void> {
-    const n = await this.count(SQL.updateChannel, [c.name, c.namespace, c.description, c.updatedAt, c.lastSeq, c.id]);
+    const n = await this.count(SQL.updateChannel, [c.description, c.updatedAt, c.lastSeq, c.id]);
     if (n === 0) throw new MycelError('CHANNEL_NOT_FOUND', { channelId: c.id });
   }
 

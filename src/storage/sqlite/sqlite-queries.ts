@@ -47,7 +47,8 @@ const SQL = {
   listChannels: `SELECT ${CHANNEL_COLUMNS} FROM channels ORDER BY created_at, id LIMIT ?`,
   listChannelsAfter: `SELECT ${CHANNEL_COLUMNS} FROM channels WHERE (created_at, id) > (?, ?) ORDER BY created_at, id LIMIT ?`,
   insertChannel: `INSERT INTO channels (${CHANNEL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-  updateChannel: 'UPDATE channels SET name = ?, namespace = ?, description = ?, updated_at = ?, last_seq = ? WHERE id = ?',
+  // name and namespace never change: leaving them out spares the unique index a rewrite per post.
+  updateChannel: 'UPDATE channels SET description = ?, updated_at = ?, last_seq = ? WHERE id = ?',
   deleteChannel: 'DELETE FROM channels WHERE id = ?',
 
   getPost: `SELECT ${POST_COLUMNS} FROM posts WHERE id = ?`,
@@ -257,7 +258,7 @@ export class SqliteQueries {
   }
 
   updateChannel(c: Channel): void {
-    const r = this.stmt('updateChannel').run(c.name, c.namespace, c.description, c.updatedAt, c.lastSeq, c.id);
+    const r = this.stmt('updateChannel').run(c.description, c.updatedAt, c.lastSeq, c.id);
     if (r.changes === 0) throw new MycelError('CHANNEL_NOT_FOUND', { channelId: c.id });
   }
 

@@ -171,6 +171,9 @@ export class SqliteStorage implements Storage {
       // FULL: a commit is on disk (WAL synced) before it is acknowledged, even across power loss.
       writer.pragma('synchronous = FULL');
       writer.pragma('foreign_keys = ON');
+      // 32 MiB of page cache (the default is 2 MiB): the write path touches the tails of several
+      // indexes per post, and keeping them cached is most of the difference under load.
+      writer.pragma('cache_size = -32768');
       // No busy wait on the write connection: SQLite would block the whole event loop while
       // another connection holds the write lock, and when that connection lives in this same
       // process it could never finish. beginImmediate() waits asynchronously instead.
