@@ -208,6 +208,38 @@ for (const transport of TRANSPORTS) {
   });
 }
 
+describe('emulation requests routed between two instances on one Redis', () => {
+  const redis = realtimeBackends.find((f) => f.name === 'redis')!;
+  let backend: RealtimeBackend;
+  const servers: HttpRealtimeServer[] = [];
+
+  beforeEach(async () => {
+    backend = await redis.create();
+  });
+  afterEach(async () => {
+    for (const s of servers.splice(0)) await s.close();
+    await backend.cleanup();
+  });
+
+  it('a client streaming from A and posting its commands to B works as if B were A', async () => {
+    const a = await startHttpRealtime({ backend });
+    servers.push(a);
+    const b = await startHttpRealtime({ backend: await backend.createPeer() });
+    servers.push(b);
+    const c = a.client('sse', { token: await sign({ sub: 'ray' }) }, b.base);
+    const s = c.newSubscription('chat:redis');
+    const pubs = collect<PubCtx>(s, 'publication');
+    s.subscribe();
+    c.connect();
+    await subscribed(s);
+    await s.publish({ over: 'redis' });
+    await waitUntilEvent(s, 'publication', () => pubs.length === 1);
+    assert.deepEqual(pubs[0]!.data, { over: 'redis' });
+    assert.equal(a.node.userSessions('ray').length, 1);
+    assert.equal(b.node.userSessions('ray').length, 0);
+  });
+});
+
 describe('realtime emulation endpoints (raw HTTP)', () => {
   let backend: RealtimeBackend;
   let server: HttpRealtimeServer;
@@ -281,6 +313,7 @@ describe('realtime emulation endpoints (raw HTTP)', () => {
 
     const huge = await emulate({ session: connect.session, node: connect.node, data: 'x'.repeat(70 * 1024) });
     assert.equal(huge.status, 413);
+    assert.equal(huge.headers.get('access-control-allow-origin'), '*', 'a browser client can read the refusal');
 
     const preflight = await fetch(`${server.base}/emulation`, {
       method: 'OPTIONS',

@@ -8,14 +8,19 @@ import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { Centrifuge } from 'centrifuge';
 import { CentClient, CentException } from 'cent.js';
+import { Agent, fetch as undiciFetch } from 'undici';
+import { configSchema } from '../../src/config/schema.js';
 import type { NodeCore } from '../../src/domain/node-core.js';
+import { registerRealtimeRoutes } from '../../src/http/routes/realtime.js';
 import { DomainPersistence } from '../../src/realtime/domain-persist.js';
 import { Namespaces } from '../../src/realtime/namespaces.js';
+import { RealtimeNode } from '../../src/realtime/realtime-node.js';
 import { DISCONNECTS, ERRORS } from '../../src/realtime/protocol/codes.js';
-import { openTestCore } from '../helpers/core.js';
+import { openTestCore, silentLog } from '../helpers/core.js';
 import { realtimeBackends, waitUntil, type RealtimeBackend } from '../helpers/realtime-backends.js';
 import { storageBackends, type StorageHandle } from '../helpers/storage.js';
 import { collect, realtimeConfig, sign, waitEvent, waitUntilEvent } from './realtime-harness.js';
+import { startHarness, type Harness } from './http-harness.js';
 import { API_KEY, startHttpRealtime, type HttpRealtimeServer } from './realtime-http-harness.js';
 
 const memory = realtimeBackends.find((f) => f.name === 'memory')!;
@@ -404,5 +409,64 @@ describe('realtime server API into a persisted namespace (sqlite)', () => {
     // History of a persisted channel comes from the database; removing it is not available.
     assert.equal((await cent.getHistory({ channel: 'posts:news', limit: 10 })).publications.length, 1);
     await assert.rejects(cent.removeHistory({ channel: 'posts:news' }), CentException);
+  });
+});
+
+describe('realtime routes mounted in the node HTTP app (buildHttpApp)', () => {
+  let harness: Harness;
+  let backend: RealtimeBackend;
+  let node: RealtimeNode;
+  let base: string;
+  // Its own connection pool, closed before the app: the app's close waits for idle client sockets.
+  let agent: Agent;
+  const fetch = (url: string, init: Parameters<typeof undiciFetch>[1] = {}) => undiciFetch(url, { ...init, dispatcher: agent });
+
+  beforeEach(async () => {
+    harness = await startHarness(sqlite);
+    backend = await memory.create();
+    const config = configSchema.parse({ realtime: { apiKey: API_KEY, namespaces: { chat: {} } } });
+    node = new RealtimeNode({ config: config.realtime, bus: backend.bus, history: backend.history, presence: backend.presence, log: silentLog });
+    await registerRealtimeRoutes(harness.app, { realtime: node, config });
+    agent = new Agent();
+    await harness.app.listen({ port: 0, host: '127.0.0.1' });
+    base = `http://127.0.0.1:${(harness.app.server.address() as { port: number }).port}`;
+  });
+  afterEach(async () => {
+    await node.shutdown(1000);
+    await agent.close();
+    await harness.close();
+    await backend.cleanup();
+  });
+
+  it("the app's bearer auth, CSRF and error mapping leave the realtime routes alone; tokens in SSE URLs stay out of the logs", async () => {
+    // `Authorization: apikey …` is not a bearer token, and the app must not refuse it.
+    const info = await fetch(`${base}/api/info`, { method: 'POST', headers: { authorization: `apikey ${API_KEY}` }, body: '{}' });
+    assert.equal(info.status, 200);
+    assert.equal(((await info.json()) as ApiBody).result?.nodes !== undefined, true);
+    const pipeline = await fetch(`${base}/api`, { method: 'POST', headers: { 'x-api-key': API_KEY, 'content-type': 'application/json' }, body: '{"method":"info","params":{}}' });
+    assert.equal(pipeline.status, 200);
+    // The node's own REST API is untouched.
+    assert.equal((await fetch(`${base}/healthz`)).status, 200);
+    const wrongMethod = await fetch(`${base}/api/publish`);
+    assert.equal(wrongMethod.status, 405);
+
+    const token = await sign({ sub: 'mona', channels: ['chat:mounted'] });
+    const url = `${base}/connection/uni_sse?cf_connect=${encodeURIComponent(JSON.stringify({ token }))}`;
+    const controller = new AbortController();
+    const res = await fetch(url, { signal: controller.signal });
+    assert.equal(res.status, 200);
+    const reader = res.body!.getReader();
+    let text = '';
+    const deadline = Date.now() + 5000;
+    while (!text.includes('"connect"') && Date.now() < deadline) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += new TextDecoder().decode(value);
+    }
+    assert.match(text, /data: \{"connect":/);
+    controller.abort();
+    const emulation = await fetch(`${base}/emulation`, { method: 'POST', body: JSON.stringify({ session: 'x', node: node.nodeId, data: '' }) });
+    assert.equal(emulation.status, 404);
+    assert.ok(!harness.logs.some((l) => l.includes(token)), 'the connect token of the SSE URL is not logged');
   });
 });

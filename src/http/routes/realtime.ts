@@ -64,7 +64,7 @@ export const REALTIME_PATHS = {
 
 /** CORS on responses to browsers: any origin, no credentials (connections carry their token in the body). */
 function corsHeaders(): Record<string, string> {
-  return { 'Access-Control-Allow-Origin': '*', 'Access-Control-Expose-Headers': 'Content-Type' };
+  return { 'Access-Control-Allow-Origin': '*' };
 }
 
 function preflight(request: FastifyRequest, reply: FastifyReply): FastifyReply {
@@ -109,7 +109,8 @@ const connectionRoutes: FastifyPluginAsync<{ realtime: RealtimeNode; closeGraceM
   // connect command itself (a malformed one is disconnect 3501, as on WebSocket).
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => done(null, body));
-  app.setErrorHandler(errorHandler);
+  // With CORS headers, so a browser client sees e.g. a 413 as a refused command, not a network error.
+  app.setErrorHandler((err, request, reply) => errorHandler(err, request, reply.headers(corsHeaders())));
 
   const track = (transport: ResponseStreamTransport, reply: FastifyReply): void => {
     open.add(transport);

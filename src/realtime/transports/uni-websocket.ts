@@ -5,13 +5,13 @@
  * the code and reason, as on the bidirectional WebSocket.
  */
 import type { IncomingMessage, Server } from 'node:http';
-import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { DISCONNECTS } from '../protocol/codes.js';
 import type { RealtimeNode } from '../realtime-node.js';
 import type { Session } from '../session.js';
 import type { Transport } from '../transport.js';
 import { uniConnectCommand, UniTranslator } from './unidirectional.js';
+import { routeUpgrade } from '../../lib/upgrade-router.js';
 
 export interface UniWebSocketOptions {
   /** Default /connection/uni_websocket. */
@@ -110,27 +110,16 @@ export function attachUniWebSocket(server: Server, node: RealtimeNode, options: 
     });
   };
 
-  const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
-    const url = req.url ?? '';
-    const q = url.indexOf('?');
-    const pathname = q === -1 ? url : url.slice(0, q);
-    if (pathname !== path) {
-      // Other upgrade handlers may serve other paths; if there are none, refuse instead of hanging.
-      if (server.listenerCount('upgrade') === 1) {
-        socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-      }
-      return;
-    }
+  const unroute = routeUpgrade(server, path, (req, socket, head) => {
     wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, req));
-  };
-  server.on('upgrade', onUpgrade);
+  });
 
   return {
     get size() {
       return sockets.size;
     },
     async close(graceMs = 1000) {
-      server.off('upgrade', onUpgrade);
+      unroute();
       const closing = [...sockets].map(([ws, session]) => {
         const closed = new Promise<void>((resolve) => ws.once('close', () => resolve()));
         session.close(DISCONNECTS.shutdown);

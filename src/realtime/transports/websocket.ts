@@ -8,11 +8,11 @@
  * bytes once, not N times.
  */
 import type { IncomingMessage, Server } from 'node:http';
-import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { RealtimeNode } from '../realtime-node.js';
 import type { Session } from '../session.js';
 import type { Transport } from '../transport.js';
+import { routeUpgrade } from '../../lib/upgrade-router.js';
 
 export interface WebSocketOptions {
   /** Default /connection/websocket. */
@@ -162,27 +162,16 @@ export function attachWebSocket(server: Server, node: RealtimeNode, options: Web
     });
   };
 
-  const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
-    const url = req.url ?? '';
-    const q = url.indexOf('?');
-    const pathname = q === -1 ? url : url.slice(0, q);
-    if (pathname !== path) {
-      // Other upgrade handlers may serve other paths; if there are none, refuse instead of hanging.
-      if (server.listenerCount('upgrade') === 1) {
-        socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-      }
-      return;
-    }
+  const unroute = routeUpgrade(server, path, (req, socket, head) => {
     wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, req));
-  };
-  server.on('upgrade', onUpgrade);
+  });
 
   return {
     get size() {
       return sockets.size;
     },
     async close() {
-      server.off('upgrade', onUpgrade);
+      unroute();
       for (const ws of sockets) ws.terminate();
       sockets.clear();
       await new Promise<void>((resolve) => wss.close(() => resolve()));
