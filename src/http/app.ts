@@ -31,6 +31,7 @@ import { openapiRoutes } from './routes/openapi.js';
 import { postRoutes } from './routes/posts.js';
 import { sessionRoutes } from './routes/session.js';
 import { apiSchemas } from './schemas.js';
+import { requestLogSerializer } from './log-serializers.js';
 
 export interface HttpAppOptions {
   config: FrozenConfig;
@@ -62,7 +63,8 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
   const isShuttingDown = (): boolean => closing || (options.isShuttingDown?.() ?? false);
 
   const app = Fastify({
-    loggerInstance: log.child({ module: 'http' }),
+    // URLs can carry secrets (?api_key=, ?cf_connect=): the request serializer takes them out.
+    loggerInstance: log.child({ module: 'http' }, { serializers: { req: requestLogSerializer } }),
     bodyLimit: config.server.bodyLimit,
     genReqId: () => randomUUID(),
     // Fastify's own 503 body is not ours; the onRequest hook below answers SHUTTING_DOWN instead.

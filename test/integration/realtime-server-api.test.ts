@@ -468,5 +468,10 @@ describe('realtime routes mounted in the node HTTP app (buildHttpApp)', () => {
     const emulation = await fetch(`${base}/emulation`, { method: 'POST', body: JSON.stringify({ session: 'x', node: node.nodeId, data: '' }) });
     assert.equal(emulation.status, 404);
     assert.ok(!harness.logs.some((l) => l.includes(token)), 'the connect token of the SSE URL is not logged');
+    // A key wrongly sent in the URL is refused, and the request log shows the URL without it.
+    const keyInUrl = await fetch(`${base}/api/info?api_key=${API_KEY}&x=1`, { method: 'POST', body: '{}' });
+    assert.equal(keyInUrl.status, 401);
+    assert.ok(harness.logs.some((l) => l.includes('/api/info?api_key=[redacted]&x=1')), 'the request was logged, redacted');
+    assert.ok(!harness.logs.some((l) => l.includes(API_KEY)), 'the API key is not logged');
   });
 });
