@@ -9,6 +9,7 @@ import { createLogger, type Logger } from './log.js';
 import { jwtActorResolver, ownerSessionCredentials } from './realtime/auth/domain-credentials.js';
 import { TokenVerifier } from './realtime/auth/tokens.js';
 import { createRealtimeBackends } from './realtime/backends.js';
+import { namespaceChannelPolicy } from './realtime/channel-policy.js';
 import { DomainPersistence } from './realtime/domain-persist.js';
 import { Namespaces } from './realtime/namespaces.js';
 import { RealtimeNode } from './realtime/realtime-node.js';
@@ -40,6 +41,7 @@ export async function openCoreFromConfig(config: Config, log: Logger): Promise<N
             : undefined,
       },
       sessionMinutes: config.server.sessionMinutes,
+      channelPolicy: namespaceChannelPolicy(new Namespaces(config.realtime)),
       log,
     });
   } catch (err) {

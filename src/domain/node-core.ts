@@ -3,6 +3,7 @@ import type { Storage } from '../storage/storage.js';
 import { CommitHook } from './commit-hook.js';
 import { ensureNodeIdentity, type IdentityOptions } from './node-identity.js';
 import { Operator } from './operator.js';
+import type { ChannelPolicy } from './permissions.js';
 import { OwnerSessions } from './owner-sessions.js';
 import type { NodeRecord } from './types.js';
 import { Writer } from './writer.js';
@@ -21,6 +22,8 @@ export interface NodeCore {
 
 export interface NodeCoreOptions {
   identity: IdentityOptions;
+  /** Which channels application users may read and write; default: all. */
+  channelPolicy?: ChannelPolicy;
   sessionMinutes: number;
   log: Logger;
 }
@@ -33,7 +36,7 @@ export async function openNodeCore(storage: Storage, options: NodeCoreOptions): 
   const { node } = await ensureNodeIdentity(storage, options.identity, log);
   const hook = new CommitHook((err) => log.error({ err }, 'commit listener failed'));
   const writer = new Writer(storage, node.id, hook);
-  const operator = new Operator(storage, writer);
+  const operator = new Operator(storage, writer, options.channelPolicy);
   const sessions = new OwnerSessions(storage, options.sessionMinutes);
   let closed = false;
   return {

@@ -3,7 +3,7 @@ import { newId } from '../lib/ids.js';
 import type { Storage, StorageReader } from '../storage/storage.js';
 import { authorOf, type Actor } from './actor.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
-import { authorize } from './permissions.js';
+import { authorize, authorizeChannel, OPEN_CHANNEL_POLICY, type ChannelPolicy } from './permissions.js';
 import type { Change, Channel, Link, Page, Post } from './types.js';
 import {
   checkBlobRefs,
@@ -42,6 +42,7 @@ export class Operator {
   constructor(
     private readonly storage: Storage,
     private readonly writer: Writer,
+    private readonly policy: ChannelPolicy = OPEN_CHANNEL_POLICY,
   ) {}
 
   // ---- channels ----
@@ -81,6 +82,7 @@ export class Operator {
     authorize(actor, 'content.read');
     const channel = (await this.storage.getChannel(idOrName)) ?? (await this.storage.getChannelByName(idOrName));
     if (!channel) throw new MycelError('CHANNEL_NOT_FOUND', { channel: idOrName });
+    authorizeChannel(this.policy, actor, 'read', channel.name);
     return channel;
   }
 
@@ -92,8 +94,10 @@ export class Operator {
       limit: limit + 1,
       ...(after ? { after: { createdAt: after.t as number, id: after.id as string } } : {}),
     });
-    const items = rows.slice(0, limit);
-    const last = items[items.length - 1];
+    const page = rows.slice(0, limit);
+    const last = page[page.length - 1];
+    // A user sees only the channels it may read; a page may then be shorter than `limit`.
+    const items = actor.kind === 'user' ? page.filter((c) => this.policy.allows(actor.userId, 'read', c.name)) : page;
     return { items, nextCursor: rows.length > limit && last ? encodeCursor({ t: last.createdAt, id: last.id }) : null };
   }
 
@@ -108,9 +112,15 @@ export class Operator {
     return this.writer.run(async (unit) => {
       let channel = byName ? await unit.tx.getChannelByName(byName.name) : await unit.tx.getChannel(input.channelId!);
       if (!channel && byName && input.createChannel) {
+        authorizeChannel(this.policy, actor, 'write', byName.name);
         channel = await this.insertChannel(unit, byName.name, byName.namespace, '');
       }
-      if (!channel) throw new MycelError('CHANNEL_NOT_FOUND', { channel: input.channelId ?? input.channel });
+      if (!channel) {
+        // A user may not learn (or create) channels outside its policy: refuse before anything else.
+        if (byName) authorizeChannel(this.policy, actor, 'write', byName.name);
+        throw new MycelError('CHANNEL_NOT_FOUND', { channel: input.channelId ?? input.channel });
+      }
+      authorizeChannel(this.policy, actor, 'write', channel.name);
       const post: Post = {
         id: newId(),
         channelId: channel.id,
@@ -141,6 +151,7 @@ export class Operator {
     return this.writer.run(async (unit) => {
       const post = await this.requirePost(unit.tx, id);
       authorize(actor, 'post.modify', { post });
+      await this.authorizePostChannel(unit.tx, actor, 'write', post);
       if (post.deleted) throw new MycelError('POST_DELETED', { id });
       const edited: Post = { ...post, body: body ?? post.body, meta: meta ?? post.meta, edited: true, updatedAt: unit.now };
       await unit.tx.updatePost(edited);
@@ -153,6 +164,7 @@ export class Operator {
     return this.writer.run(async (unit) => {
       const post = await this.requirePost(unit.tx, id);
       authorize(actor, 'post.modify', { post });
+      await this.authorizePostChannel(unit.tx, actor, 'write', post);
       if (post.deleted) throw new MycelError('POST_DELETED', { id });
       const tombstone: Post = { ...post, body: '', meta: {}, blobRefs: [], deleted: true, updatedAt: unit.now };
       await unit.tx.updatePost(tombstone);
@@ -163,14 +175,17 @@ export class Operator {
 
   async getPost(actor: Actor, id: string): Promise<Post> {
     authorize(actor, 'content.read');
-    return this.requirePost(this.storage, id);
+    const post = await this.requirePost(this.storage, id);
+    await this.authorizePostChannel(this.storage, actor, 'read', post);
+    return post;
   }
 
   /** Posts of a channel in seq order; the cursor continues after the last one returned. */
   async listPosts(actor: Actor, channelId: string, options: ListOptions & { reverse?: boolean } = {}): Promise<Page<Post>> {
     authorize(actor, 'content.read');
     const limit = checkLimit(options.limit);
-    await this.requireChannel(this.storage, channelId);
+    const channel = await this.requireChannel(this.storage, channelId);
+    authorizeChannel(this.policy, actor, 'read', channel.name);
     const at = options.cursor ? (decodeCursor(options.cursor, { seq: 'number' }).seq as number) : undefined;
     const rows = await this.storage.listPosts(channelId, {
       limit: limit + 1,
@@ -190,6 +205,7 @@ export class Operator {
       const from = await this.requirePost(unit.tx, input.fromPostId);
       await this.requirePost(unit.tx, input.toPostId);
       authorize(actor, 'link.create', { post: from });
+      await this.authorizePostChannel(unit.tx, actor, 'write', from);
       if (await unit.tx.findLink(input.fromPostId, input.toPostId, label)) {
         throw new MycelError('LINK_EXISTS', { fromPostId: input.fromPostId, toPostId: input.toPostId, label });
       }
@@ -215,12 +231,15 @@ export class Operator {
     authorize(actor, 'content.read');
     const link = await this.storage.getLink(id);
     if (!link) throw new MycelError('LINK_NOT_FOUND', { id });
+    const from = await this.storage.getPost(link.fromPostId);
+    if (from) await this.authorizePostChannel(this.storage, actor, 'read', from);
     return link;
   }
 
   async listLinks(actor: Actor, postId: string): Promise<Link[]> {
     authorize(actor, 'content.read');
-    await this.requirePost(this.storage, postId);
+    const post = await this.requirePost(this.storage, postId);
+    await this.authorizePostChannel(this.storage, actor, 'read', post);
     return this.storage.listLinks(postId);
   }
 
@@ -253,6 +272,13 @@ export class Operator {
     await unit.tx.insertChannel(channel);
     await unit.append('channel.created', { channel });
     return channel;
+  }
+
+  /** Checks the channel policy for a user acting on a post (owner-equivalent actors pass). */
+  private async authorizePostChannel(reader: StorageReader, actor: Actor, action: 'read' | 'write', post: Post): Promise<void> {
+    if (actor.kind !== 'user') return;
+    const channel = await reader.getChannel(post.channelId);
+    authorizeChannel(this.policy, actor, action, channel?.name ?? '');
   }
 
   private async requireChannel(reader: StorageReader, id: string): Promise<Channel> {

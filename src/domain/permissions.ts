@@ -35,3 +35,21 @@ export function can(actor: Actor, action: Action, target?: { post?: Post }): boo
 export function authorize(actor: Actor, action: Action, target?: { post?: Post }): void {
   if (!can(actor, action, target)) throw new MycelError('FORBIDDEN', { action });
 }
+
+/**
+ * Which channels an application user (an actor of kind `user`) may read or write. Owner-equivalent
+ * actors are never asked. The realtime layer supplies one built from its namespace settings, so
+ * REST and WebSocket give a user the same rights; without one, users may use every channel.
+ */
+export interface ChannelPolicy {
+  allows(userId: string, action: 'read' | 'write', channelName: string): boolean;
+}
+
+export const OPEN_CHANNEL_POLICY: ChannelPolicy = Object.freeze({ allows: () => true });
+
+/** Throws FORBIDDEN when a user may not `action` the channel under `policy`. */
+export function authorizeChannel(policy: ChannelPolicy, actor: Actor, action: 'read' | 'write', channelName: string): void {
+  if (actor.kind === 'user' && !policy.allows(actor.userId, action, channelName)) {
+    throw new MycelError('FORBIDDEN', { action: `channel.${action}`, channel: channelName });
+  }
+}
