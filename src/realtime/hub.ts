@@ -142,11 +142,15 @@ export class Hub {
     let lost: Subscription[] | null = null;
     for (const sub of ch.subs) {
       if (sub.buffer !== null) {
-        sub.buffer.push({ offset: off, epoch, frame });
+        sub.buffer.push({ offset: off, epoch, frame, pub });
         continue;
       }
       if (off > 0 && sub.positioned) {
         const verdict = admit(sub, off, epoch);
+        if (verdict === 'deliver-with-epoch') {
+          sub.session.send(encodePublicationPush(channel, pub, epoch));
+          continue;
+        }
         if (verdict !== 'deliver') {
           if (verdict === 'lost') (lost ??= []).push(sub);
           continue;

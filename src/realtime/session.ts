@@ -30,6 +30,7 @@ import {
 } from './protocol/codes.js';
 import {
   encodeErrorReply,
+  encodePublicationPush,
   encodeReply,
   encodeUnsubscribePush,
   forEachLine,
@@ -369,6 +370,7 @@ export class Session {
       for (const b of buffered) {
         const verdict = admit(sub, b.offset, b.epoch);
         if (verdict === 'deliver') this.send(b.frame);
+        else if (verdict === 'deliver-with-epoch') this.send(b.pub ? encodePublicationPush(sub.channel, b.pub, b.epoch) : b.frame);
         else if (verdict === 'lost') {
           sub.insufficient = true;
           break;

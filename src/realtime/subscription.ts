@@ -4,6 +4,7 @@
  * registered in the Hub while it receives publications.
  */
 import type { Session } from './session.js';
+import type { Publication } from './types.js';
 
 /** A push that arrived while the subscribe reply was not written yet. */
 export interface BufferedPush {
@@ -11,6 +12,8 @@ export interface BufferedPush {
   offset: number;
   epoch: string | undefined;
   frame: string;
+  /** The publication of a `pub` push, to re-encode it with its epoch (admission 'deliver-with-epoch'). */
+  pub?: Publication;
 }
 
 export class Subscription {
@@ -51,22 +54,28 @@ export class Subscription {
 }
 
 /** What to do with a publication for a subscription, given its stream position. */
-export type Admission = 'deliver' | 'skip' | 'lost';
+export type Admission = 'deliver' | 'deliver-with-epoch' | 'skip' | 'lost';
 
 /**
  * Checks a publication against a positioned subscription and moves its position: the next
  * offset is delivered, an older one is a repeat (skipped), a newer one or another epoch is a
  * gap (lost). Publications without an offset, and subscriptions that are not positioned,
- * always deliver.
+ * always deliver. 'deliver-with-epoch': the subscription started before its stream existed
+ * (a persisted channel without a row yet: no epoch in the subscribe result) and learns the
+ * epoch from this publication; the client must learn it too (`epoch` in the pub, as the
+ * reference sends it), or its next recovery, with an empty epoch, would match any stream —
+ * a deleted and re-created channel included — and hide the gap.
  */
 export function admit(sub: Subscription, offset: number, epoch: string | undefined): Admission {
   if (offset === 0 || !sub.positioned) return 'deliver';
+  let learned = false;
   if (epoch !== undefined && epoch !== sub.epoch) {
     if (sub.epoch !== '') return 'lost';
     // Subscribed before the stream existed: the first publication brings the epoch.
     sub.epoch = epoch;
+    learned = epoch !== '';
   }
   if (offset !== sub.offset + 1) return offset > sub.offset ? 'lost' : 'skip';
   sub.offset = offset;
-  return 'deliver';
+  return learned ? 'deliver-with-epoch' : 'deliver';
 }

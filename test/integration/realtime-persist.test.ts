@@ -65,11 +65,13 @@ for (const storageBackend of storageBackends) {
       const rs = reader.newSubscription('posts:general');
       const pubs = collect<PubCtx>(rs, 'publication');
       rs.subscribe();
+      // Listen before connecting: the event may fire while the reader's subscribe is awaited.
+      const writerConnected = waitEvent(writer, 'connected');
       reader.connect();
       writer.connect();
       const first = await subscribed(rs);
       assert.equal(first.streamPosition?.offset, 0);
-      await waitEvent(writer, 'connected');
+      await writerConnected;
 
       await writer.publish('posts:general', { body: 'hello', meta: { lang: 'en' } });
       // Acknowledged means committed: the post is in storage now.

@@ -305,6 +305,8 @@ export interface WirePublication {
   info?: WireClientInfo;
   offset?: number;
   tags?: Record<string, string>;
+  /** Only for a subscriber that learns its stream's epoch from this publication (see `admit`). */
+  epoch?: string;
 }
 
 export interface WireSubscribeResult {
@@ -408,9 +410,14 @@ function push(channel: string, type: string, body: string): string {
   return `{"push":{"channel":${JSON.stringify(channel)},"${type}":${body}}}`;
 }
 
-/** The publication push: built once per channel message and written to every subscriber. */
-export function encodePublicationPush(channel: string, pub: Publication): string {
-  return push(channel, 'pub', JSON.stringify(wirePublication(pub)));
+/**
+ * The publication push: built once per channel message and written to every subscriber. With
+ * `epoch`, built for one subscriber that learns its stream's epoch from this publication.
+ */
+export function encodePublicationPush(channel: string, pub: Publication, epoch?: string): string {
+  const wire = wirePublication(pub);
+  if (epoch) wire.epoch = epoch;
+  return push(channel, 'pub', JSON.stringify(wire));
 }
 
 export function encodeJoinPush(channel: string, info: ClientInfo): string {
