@@ -6,20 +6,25 @@
 // not every subscriber has received yet). Reports deliveries/s, publish→receive p50/p99,
 // server and client CPU time per delivery (from /proc/<pid>/stat), RSS, and the ratios.
 //
-// Usage: npm run bench -- fanout [--quick] [--json FILE] [--duration S] [--scenarios a,b]
+// Each measured phase runs --reps times in a row (same connections); every reported number is
+// the median over the repetitions, so a burst of load from elsewhere on the machine moves it less.
+//
+// Usage: npm run bench -- fanout [--quick] [--json FILE] [--duration S] [--reps N] [--scenarios a,b]
 //          [--servers ws,socketio,mycel,mycel-defaults] [--mycel-client centrifuge|raw]
 //          [--sub-procs N] [--rate-a N] [--rate-b N] [--window-a N] [--window-b N]
-//          [--profile-mycel DIR]
+//          [--cpu-prof DIR]   (V8 profile of each server during each measured phase: DIR/<server>-<scenario>-<mode>.cpuprofile;
+//                              the profiler costs CPU, so numbers from a profiled run are not for reporting)
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { ROOT, installCleanup, startNodeChild, stopChild } from './_lib/children.js';
 import type { PublisherSetup, RunReport, RunSpec, SubscribersReport, SubscribersSetup } from './_lib/fanout-worker.js';
 import { Histogram } from './_lib/histogram.js';
 import { onEvent, request, sendEvent } from './_lib/ipc.js';
-import { cpuMs, loadAverage, rssBytes } from './_lib/proc-stats.js';
+import { cpuMs, cpuTimes, loadAverage, rssBytes } from './_lib/proc-stats.js';
 import { ratioTable, table, writeJson, type Ratio } from './_lib/report.js';
 import type { MycelClientKind } from './_lib/rt-clients.js';
 import { MYCEL_BARE, MYCEL_DEFAULTS, startServer, type RunningServer, type ServerSpec } from './_lib/servers.js';
@@ -29,6 +34,7 @@ const { values } = parseArgs({
     quick: { type: 'boolean', default: false },
     json: { type: 'string' },
     duration: { type: 'string' },
+    reps: { type: 'string' },
     scenarios: { type: 'string', default: 'a,b' },
     servers: { type: 'string', default: 'ws,socketio,mycel,mycel-defaults' },
     'mycel-client': { type: 'string', default: 'centrifuge' },
@@ -37,12 +43,13 @@ const { values } = parseArgs({
     'rate-b': { type: 'string' },
     'window-a': { type: 'string' },
     'window-b': { type: 'string' },
-    'profile-mycel': { type: 'string' },
+    'cpu-prof': { type: 'string' },
   },
 });
 
 const QUICK = values.quick;
-const DURATION_MS = Number(values.duration ?? (QUICK ? 2 : 10)) * 1000;
+const DURATION_MS = Number(values.duration ?? (QUICK ? 2 : 5)) * 1000;
+const REPS = Math.max(1, Number(values.reps ?? (QUICK ? 1 : 3)));
 const WARMUP_MS = QUICK ? 1000 : 2000;
 const DRAIN_MS = 10_000;
 const SUB_PROCS = Math.max(1, Number(values['sub-procs']));
@@ -50,7 +57,7 @@ const MYCEL_CLIENT = values['mycel-client'] as MycelClientKind;
 if (MYCEL_CLIENT !== 'centrifuge' && MYCEL_CLIENT !== 'raw') throw new Error('--mycel-client is centrifuge or raw');
 const API_KEY = randomBytes(24).toString('hex');
 const PAYLOAD_BYTES = 100;
-const PROFILE_DIR = values['profile-mycel'] ? resolve(values['profile-mycel']) : undefined;
+const PROFILE_DIR = values['cpu-prof'] ? resolve(values['cpu-prof']) : undefined;
 
 interface Scenario {
   id: 'a' | 'b';
@@ -114,6 +121,8 @@ interface Row {
   p99Ms: number;
   maxMs: number;
   serverCpuMs: number;
+  /** Part of the server's CPU time spent in the kernel (syscalls; on loopback, also the receiving side of TCP). */
+  serverSysShare: number;
   serverUsPerDelivery: number;
   clientCpuMs: number;
   clientUsPerDelivery: number;
@@ -121,16 +130,49 @@ interface Row {
   clientRssMb: number;
   publishErrors: number;
   drops: number;
+  /** Server CPU, % of one core, with the clients connected and idle (measured once per server and scenario). */
+  serverIdleCpuPct?: number;
+  /** Per repetition: server µs/delivery and p99 ms (the row holds their medians). */
+  reps?: Array<{ serverUsPerDelivery: number; p99Ms: number; deliveriesPerSec: number }>;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+/** One row from several repetitions: medians of the measurements, sums of the counts. */
+function aggregate(reps: Row[]): Row {
+  const first = reps[0]!;
+  const med = (k: keyof Row): number => median(reps.map((r) => r[k] as number));
+  const sum = (k: keyof Row): number => reps.reduce((a, r) => a + (r[k] as number), 0);
+  return {
+    ...first,
+    published: sum('published'),
+    expected: sum('expected'),
+    received: sum('received'),
+    lost: sum('lost'),
+    publishErrors: sum('publishErrors'),
+    drops: Math.max(...reps.map((r) => r.drops)),
+    seconds: sum('seconds'),
+    deliveriesPerSec: med('deliveriesPerSec'),
+    p50Ms: med('p50Ms'),
+    p99Ms: med('p99Ms'),
+    maxMs: Math.max(...reps.map((r) => r.maxMs)),
+    serverCpuMs: sum('serverCpuMs'),
+    serverSysShare: med('serverSysShare'),
+    serverUsPerDelivery: med('serverUsPerDelivery'),
+    clientCpuMs: sum('clientCpuMs'),
+    clientUsPerDelivery: med('clientUsPerDelivery'),
+    serverRssMb: Math.max(...reps.map((r) => r.serverRssMb)),
+    clientRssMb: Math.max(...reps.map((r) => r.clientRssMb)),
+    reps: reps.map((r) => ({ serverUsPerDelivery: r.serverUsPerDelivery, p99Ms: r.p99Ms, deliveriesPerSec: r.deliveriesPerSec })),
+  };
 }
 
 async function runServer(scenario: Scenario, name: string, spec: ServerSpec): Promise<Row[]> {
-  const nodeFlags: string[] = [];
-  if (PROFILE_DIR && spec.kind === 'mycel') {
-    const dir = join(PROFILE_DIR, `${name}-${scenario.id}`);
-    mkdirSync(dir, { recursive: true });
-    nodeFlags.push('--cpu-prof', '--cpu-prof-dir', dir);
-  }
-  const server: RunningServer = await startServer(spec, { apiKey: API_KEY, nodeFlags });
+  const server: RunningServer = await startServer(spec, { apiKey: API_KEY });
   const workers = Array.from({ length: SUB_PROCS }, () => startNodeChild(join(ROOT, 'bench/_lib/fanout-worker.ts'), [], { raiseFdLimit: true }));
   const pubWorker = startNodeChild(join(ROOT, 'bench/_lib/fanout-worker.ts'), []);
   try {
@@ -153,15 +195,17 @@ async function runServer(scenario: Scenario, name: string, spec: ServerSpec): Pr
     console.log(`  ${spec.label}: ${subs.length} subscribers connected in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
     const base = { channels, processesPerChannel, pad: PAD, drainMs: DRAIN_MS };
-    const phase = async (mode: 'rate' | 'max', durationMs: number): Promise<Row> => {
+    const phase = async (mode: 'rate' | 'max', durationMs: number, profile = false): Promise<Row> => {
       await Promise.all(workers.map((w) => request(w, 'reset')));
+      if (profile && PROFILE_DIR) await server.profileStart();
       const pids = workers.map((w) => w.pid!).concat(pubWorker.pid!);
-      const s0 = cpuMs(server.pid);
+      const s0 = cpuTimes(server.pid);
       const c0 = pids.reduce((a, p) => a + cpuMs(p), 0);
       const spec2: RunSpec = { ...base, mode, rate: scenario.rate, window: scenario.window, durationMs };
       const run = await request<RunReport>(pubWorker, 'run', spec2, durationMs + DRAIN_MS + 30_000);
-      const s1 = cpuMs(server.pid);
+      const s1 = cpuTimes(server.pid);
       const c1 = pids.reduce((a, p) => a + cpuMs(p), 0);
+      if (profile && PROFILE_DIR) await server.profileStop(join(PROFILE_DIR, `${name}-${scenario.id}-${mode}.cpuprofile`));
       const reports = await Promise.all(workers.map((w) => request<SubscribersReport>(w, 'report')));
       const hist = new Histogram();
       for (const r of reports) hist.merge(Histogram.from(r.hist));
@@ -187,8 +231,9 @@ async function runServer(scenario: Scenario, name: string, spec: ServerSpec): Pr
         p50Ms: hist.quantile(0.5),
         p99Ms: hist.quantile(0.99),
         maxMs: hist.max,
-        serverCpuMs: s1 - s0,
-        serverUsPerDelivery: ((s1 - s0) * 1000) / received,
+        serverCpuMs: s1.user + s1.sys - s0.user - s0.sys,
+        serverSysShare: (s1.sys - s0.sys) / (s1.user + s1.sys - s0.user - s0.sys),
+        serverUsPerDelivery: ((s1.user + s1.sys - s0.user - s0.sys) * 1000) / received,
         clientCpuMs: c1 - c0,
         clientUsPerDelivery: ((c1 - c0) * 1000) / received,
         serverRssMb: rssBytes(server.pid) / 2 ** 20,
@@ -198,13 +243,26 @@ async function runServer(scenario: Scenario, name: string, spec: ServerSpec): Pr
       };
     };
 
+    // Server CPU with every client connected and nobody publishing (timers, pings): a cost
+    // each delivery of the rate phases carries a share of.
+    const idleMs = QUICK ? 1000 : 3000;
+    const i0 = cpuMs(server.pid);
+    await sleep(idleMs);
+    const idleCpuPct = ((cpuMs(server.pid) - i0) / idleMs) * 100;
+    console.log(`    idle: server CPU ${idleCpuPct.toFixed(1)}% of a core with ${subs.length} idle subscribers`);
     await phase('max', WARMUP_MS); // warm-up: JIT and buffers; not reported
-    const rows = [await phase('rate', DURATION_MS), await phase('max', DURATION_MS)];
-    for (const r of rows) {
-      console.log(
-        `    ${r.mode.padEnd(4)} ${Math.round(r.deliveriesPerSec)} deliveries/s, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms, ` +
-          `server ${r.serverUsPerDelivery.toFixed(2)} µs/delivery, lost ${r.lost}`,
-      );
+    const rows: Row[] = [];
+    for (const mode of ['rate', 'max'] as const) {
+      const reps: Row[] = [];
+      for (let i = 0; i < REPS; i++) {
+        const r = await phase(mode, DURATION_MS, i === 0);
+        reps.push(r);
+        console.log(
+          `    ${mode.padEnd(4)} #${i + 1}: ${Math.round(r.deliveriesPerSec)} deliveries/s, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms, ` +
+            `server ${r.serverUsPerDelivery.toFixed(2)} µs/delivery, client ${r.clientUsPerDelivery.toFixed(2)} µs/delivery, lost ${r.lost}`,
+        );
+      }
+      rows.push({ ...aggregate(reps), serverIdleCpuPct: idleCpuPct });
     }
     await Promise.all([...workers, pubWorker].map((w) => request(w, 'close').catch(() => undefined)));
     return rows;
@@ -224,11 +282,22 @@ function printRows(rows: Row[]): void {
       const rs = rows.filter((r) => r.scenario === s.id && r.mode === mode);
       if (rs.length === 0) continue;
       const how = mode === 'rate' ? `fixed rate ${s.rate} publications/s` : `as fast as possible, window ${s.window} publications`;
-      console.log(`\n${scenarioTitle(s)}, ${how}, ${DURATION_MS / 1000} s`);
+      console.log(`\n${scenarioTitle(s)}, ${how}; median of ${REPS} × ${DURATION_MS / 1000} s`);
       console.log(
         table(
-          ['server', 'deliveries/s', 'p50 ms', 'p99 ms', 'server µs/deliv', 'client µs/deliv', 'server RSS MB', 'client RSS MB', 'lost'],
-          rs.map((r) => [r.server, r.deliveriesPerSec, r.p50Ms, r.p99Ms, r.serverUsPerDelivery, r.clientUsPerDelivery, r.serverRssMb, r.clientRssMb, `${r.lost + r.publishErrors + r.drops}`]),
+          ['server', 'deliveries/s', 'p50 ms', 'p99 ms', 'server µs/deliv', '(sys %)', 'client µs/deliv', 'server RSS MB', 'client RSS MB', 'lost'],
+          rs.map((r) => [
+            r.server,
+            r.deliveriesPerSec,
+            r.p50Ms,
+            r.p99Ms,
+            r.serverUsPerDelivery,
+            `${Math.round(r.serverSysShare * 100)}%`,
+            r.clientUsPerDelivery,
+            r.serverRssMb,
+            r.clientRssMb,
+            `${r.lost + r.publishErrors + r.drops}`,
+          ]),
         ),
       );
     }
@@ -261,9 +330,10 @@ function ratios(rows: Row[]): Ratio[] {
 }
 
 installCleanup();
+if (PROFILE_DIR) mkdirSync(PROFILE_DIR, { recursive: true });
 console.log(
   `fanout: node ${process.version}, ${availableParallelism()} cores, load ${loadAverage()}, payload ${PAYLOAD_BYTES} B JSON, ` +
-    `Mycel subscribers: ${MYCEL_CLIENT} client, ${SUB_PROCS} subscriber process(es) + 1 publisher process${QUICK ? ', QUICK' : ''}`,
+    `Mycel subscribers: ${MYCEL_CLIENT} client, ${SUB_PROCS} subscriber process(es) + 1 publisher process, ${REPS} × ${DURATION_MS / 1000} s per phase${QUICK ? ', QUICK' : ''}`,
 );
 const rows: Row[] = [];
 for (const scenario of SCENARIOS) {
@@ -275,4 +345,4 @@ const rs = ratios(rows);
 if (rs.length > 0) console.log(`\nratios (mycel / peer; lower is better)\n${ratioTable(rs)}`);
 const failures = rows.filter((r) => r.lost !== 0 || r.publishErrors !== 0 || r.drops !== 0);
 if (failures.length > 0) console.log(`\nWARNING: lost deliveries, publish errors or dropped connections in: ${failures.map((r) => `${r.server} ${r.scenario}/${r.mode}`).join(', ')}`);
-writeJson(values.json, { node: process.version, cores: availableParallelism(), quick: QUICK, durationMs: DURATION_MS, mycelClient: MYCEL_CLIENT, subProcs: SUB_PROCS, rows, ratios: rs });
+writeJson(values.json, { node: process.version, cores: availableParallelism(), quick: QUICK, durationMs: DURATION_MS, reps: REPS, mycelClient: MYCEL_CLIENT, subProcs: SUB_PROCS, rows, ratios: rs });

@@ -7,10 +7,14 @@
 //
 // Usage: npm run bench -- idle-connections [--quick] [--json FILE] [--connections N]
 //          [--channels N] [--procs N] [--servers ws,socketio,mycel-defaults,mycel]
-//          [--mycel-client centrifuge|raw]
+//          [--mycel-client centrifuge|raw] [--heap-snapshots DIR]
+// --heap-snapshots writes a V8 heap snapshot of each server at its baseline and with all
+// connections open (DIR/<server>-{base,loaded}.heapsnapshot); compare them with
+// bench/_lib/heapsnapshot-diff.ts. Snapshots take long and perturb nothing measured before them.
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
-import { join } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { ROOT, installCleanup, startNodeChild, stopChild } from './_lib/children.js';
@@ -31,6 +35,7 @@ const { values } = parseArgs({
     procs: { type: 'string', default: '2' },
     servers: { type: 'string', default: 'ws,socketio,mycel-defaults,mycel' },
     'mycel-client': { type: 'string', default: 'centrifuge' },
+    'heap-snapshots': { type: 'string' },
   },
 });
 
@@ -43,6 +48,7 @@ const MYCEL_CLIENT = values['mycel-client'] as MycelClientKind;
 if (MYCEL_CLIENT !== 'centrifuge' && MYCEL_CLIENT !== 'raw') throw new Error('--mycel-client is centrifuge or raw');
 const API_KEY = randomBytes(24).toString('hex');
 const GOAL_BYTES = 10 * 1024;
+const SNAPSHOT_DIR = values['heap-snapshots'] ? resolve(values['heap-snapshots']) : undefined;
 
 const SERVER_SPECS: Record<string, ServerSpec> = {
   ws: { kind: 'ws', label: 'ws (bare)' },
@@ -97,6 +103,7 @@ async function runServer(name: string, spec: ServerSpec): Promise<Row> {
     // Closes reach the server asynchronously; give it a moment before the baseline.
     await sleep(1000);
     const base = await settledMemory(server.memory);
+    if (SNAPSHOT_DIR) await server.heapSnapshot(join(SNAPSHOT_DIR, `${name}-base.heapsnapshot`));
 
     const t0 = performance.now();
     await Promise.all(workers.map((w, i) => request(w, 'open', setup(i, conns), 300_000)));
@@ -107,6 +114,7 @@ async function runServer(name: string, spec: ServerSpec): Promise<Row> {
     const open = status.reduce((a, s) => a + s.open, 0);
     const drops = status.reduce((a, s) => a + s.drops, 0);
     if (open !== N || drops !== 0) throw new Error(`${spec.label}: ${open} of ${N} connections open, ${drops} dropped`);
+    if (SNAPSHOT_DIR) await server.heapSnapshot(join(SNAPSHOT_DIR, `${name}-loaded.heapsnapshot`));
     const row: Row = {
       server: spec.label,
       serverName: name,
@@ -133,6 +141,7 @@ async function runServer(name: string, spec: ServerSpec): Promise<Row> {
 }
 
 installCleanup();
+if (SNAPSHOT_DIR) mkdirSync(SNAPSHOT_DIR, { recursive: true });
 console.log(
   `idle-connections: node ${process.version}, ${availableParallelism()} cores, load ${loadAverage()}, ${N} connections over ${CHANNELS} channels ` +
     `(one subscription each), ${PROCS} client processes, Mycel clients: ${MYCEL_CLIENT}${QUICK ? ', QUICK' : ''}`,
@@ -157,4 +166,9 @@ for (const m of rows.filter((r) => r.serverName.startsWith('mycel'))) {
   }
 }
 if (ratios.length > 0) console.log(`\nratios (mycel / peer; lower is better)\n${ratioTable(ratios)}`);
+console.log(
+  '\nRSS B/conn counts pages the connections made resident; a server whose baseline has more free heap ' +
+    'pages (Mycel: fastify, SQLite, config at start) absorbs part of the growth there, so heap B/conn is the exact comparison.',
+);
+if (SNAPSHOT_DIR) console.log(`WARNING: heap snapshots were written (${SNAPSHOT_DIR}); writing them grows RSS, so the RSS columns of this run are not valid.`);
 writeJson(values.json, { node: process.version, cores: availableParallelism(), quick: QUICK, connections: N, channels: CHANNELS, mycelClient: MYCEL_CLIENT, rows, ratios });

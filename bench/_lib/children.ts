@@ -52,6 +52,7 @@ export function removeTempDir(d: string): void {
 export interface NodeChildOptions {
   /** Extra node flags (e.g. --expose-gc, --cpu-prof). */
   nodeFlags?: string[];
+  /** The child's whole environment (default: this process's). */
   env?: NodeJS.ProcessEnv;
   /** Raise the soft open-files limit to the hard one (many sockets). */
   raiseFdLimit?: boolean;
@@ -66,7 +67,7 @@ export interface NodeChildOptions {
 export function startNodeChild(script: string, args: string[], options: NodeChildOptions = {}): ChildProcess {
   const nodeArgs = [...(options.nodeFlags ?? []), '--import', 'tsx', script, ...args];
   const stdio: ['ignore', 'pipe' | 'inherit' | 'ignore', 'inherit', 'ipc'] = ['ignore', options.stdout ?? 'inherit', 'inherit', 'ipc'];
-  const env = { ...process.env, ...options.env };
+  const env = options.env ?? process.env;
   const child = options.raiseFdLimit
     ? spawn('/bin/sh', ['-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"', 'sh', process.execPath, ...nodeArgs], { cwd: ROOT, env, stdio })
     : spawn(process.execPath, nodeArgs, { cwd: ROOT, env, stdio });

@@ -1,7 +1,9 @@
 // Summarises a V8 .cpuprofile (from `node --cpu-prof`, e.g. `npm run bench -- fanout
-// --profile-mycel DIR`): the functions and files with the most self time, and the total time
+// --cpu-prof DIR`): the functions and files with the most self time, and the total time
 // under (inclusive) functions whose name matches --focus.
-// Usage: node --import tsx bench/_lib/cpuprofile-top.ts FILE.cpuprofile [--top N] [--focus REGEX]
+// --per N (e.g. the phase's deliveries) adds a summary per unit: idle, socket writes (the
+// writev syscall, which on loopback also carries the receiver's TCP work), GC and JavaScript.
+// Usage: node --import tsx bench/_lib/cpuprofile-top.ts FILE.cpuprofile [--top N] [--focus REGEX] [--per N]
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
@@ -18,7 +20,7 @@ interface Profile {
   endTime: number;
 }
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: 'string', default: '25' }, focus: { type: 'string' } } });
+const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: 'string', default: '25' }, focus: { type: 'string' }, per: { type: 'string' } } });
 const file = positionals[0];
 if (!file) {
   console.error('usage: cpuprofile-top.ts FILE.cpuprofile [--top N] [--focus REGEX]');
@@ -51,6 +53,19 @@ const print = (title: string, m: Map<string, number>): void => {
   for (const [k, us] of [...m].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`${pct(us)}  ${(us / 1000).toFixed(0).padStart(7)} ms  ${k}`);
 };
 console.log(`${file}: ${(total / 1000).toFixed(0)} ms profiled`);
+if (values.per) {
+  const per = Number(values.per);
+  const cats = { idle: 0, 'socket writes': 0, gc: 0, 'JS and the rest': 0 };
+  for (const [id, us] of selfUs) {
+    const f = byId.get(id)!.callFrame.functionName;
+    if (f === '(idle)') cats.idle += us;
+    else if (f === 'writev' || f === 'writeBuffer' || f === 'writeUtf8String') cats['socket writes'] += us;
+    else if (f === '(garbage collector)') cats.gc += us;
+    else cats['JS and the rest'] += us;
+  }
+  console.log(`\nper unit (÷${per}), wall time of the main thread:`);
+  for (const [k, us] of Object.entries(cats)) console.log(`${(us / per).toFixed(2).padStart(8)} µs  ${k}`);
+}
 print('self time by function', fnSelf);
 print('self time by file', fileSelf);
 

@@ -18,14 +18,19 @@ function clockTicks(): number {
   return ticksPerSecond;
 }
 
-/** User + system CPU time of a process (all its threads), in milliseconds. */
-export function cpuMs(pid: number): number {
+/** User and system CPU time of a process (all its threads), in milliseconds. */
+export function cpuTimes(pid: number): { user: number; sys: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   // The command name (field 2) may contain spaces; the fields after its closing ')' do not.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const utime = Number(fields[11]);
-  const stime = Number(fields[12]);
-  return ((utime + stime) * 1000) / clockTicks();
+  const tick = 1000 / clockTicks();
+  return { user: Number(fields[11]) * tick, sys: Number(fields[12]) * tick };
+}
+
+/** User + system CPU time of a process (all its threads), in milliseconds. */
+export function cpuMs(pid: number): number {
+  const t = cpuTimes(pid);
+  return t.user + t.sys;
 }
 
 /** Resident set size of a process in bytes (VmRSS). */

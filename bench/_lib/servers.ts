@@ -34,12 +34,18 @@ export interface RunningServer {
   /** What the clients connect to: ws://…/connection/websocket (Mycel), http://… (Socket.IO), ws://… (ws). */
   url: string;
   memory(gc: boolean): Promise<ServerMemory>;
+  /** Starts the V8 CPU profiler in the server process. */
+  profileStart(): Promise<void>;
+  /** Stops it and writes the profile to `file`. */
+  profileStop(file: string): Promise<void>;
+  /** Writes a V8 heap snapshot (after a full GC) to `file`. */
+  heapSnapshot(file: string): Promise<void>;
   stop(): Promise<void>;
 }
 
 export interface StartServerOptions {
   apiKey: string;
-  /** Extra node flags for the server process (e.g. --cpu-prof, --cpu-prof-dir). */
+  /** Extra node flags for the server process. */
   nodeFlags?: string[];
   timeoutMs?: number;
 }
@@ -87,17 +93,17 @@ export async function startServer(spec: ServerSpec, options: StartServerOptions)
     dir = tempDir('mycel-bench-');
     const configFile = join(dir, 'mycel.yaml');
     writeFileSync(configFile, mycelConfig(spec, options.apiKey, join(dir, 'data')));
-    child = startNodeChild(process.env.SCRATCH_MYCEL ?? join(ROOT, 'bench/_lib/mycel-server.ts'), ['--config', configFile, 'serve', '--port', '0', '--host', '127.0.0.1'], {
+    child = startNodeChild(join(ROOT, 'bench/_lib/mycel-server.ts'), ['--config', configFile, 'serve', '--port', '0', '--host', '127.0.0.1'], {
       nodeFlags,
       raiseFdLimit: true,
       stdout: 'pipe',
       // Only what the config file says: no MYCEL_* from the developer's shell.
-      env: Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('MYCEL_'))),
+      env: { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('MYCEL_'))), BENCH_TEMP_DIR: dir },
     });
     url = waitListeningLine(child, timeoutMs).then((u) => `${u.replace(/^http/, 'ws')}/connection/websocket`);
   } else {
     const script = spec.kind === 'ws' ? 'bench/_lib/ws-peer-server.ts' : 'bench/_lib/socketio-peer-server.ts';
-    child = startNodeChild(join(ROOT, script), [], { nodeFlags, raiseFdLimit: true, env: { BENCH_API_KEY: options.apiKey } });
+    child = startNodeChild(join(ROOT, script), [], { nodeFlags, raiseFdLimit: true, env: { ...process.env, BENCH_API_KEY: options.apiKey } });
     url = new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`${spec.label} did not listen within ${timeoutMs} ms`)), timeoutMs);
       onEvent(child, 'listening', (body) => {
@@ -125,6 +131,9 @@ export async function startServer(spec: ServerSpec, options: StartServerOptions)
     pid: child.pid!,
     url: resolvedUrl,
     memory: (gc) => request<ServerMemory>(child, 'mem', { gc }, 30_000),
+    profileStart: () => request<void>(child, 'profileStart'),
+    profileStop: (file) => request<void>(child, 'profileStop', { file }, 60_000),
+    heapSnapshot: (file) => request<void>(child, 'heapSnapshot', { file }, 120_000),
     async stop() {
       await stopChild(child, 15_000);
       cleanupDir();
