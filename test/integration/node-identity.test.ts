@@ -2,13 +2,13 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { ensureNodeIdentity } from '../../src/domain/node-identity.js';
 import { MycelError } from '../../src/errors.js';
 import { verifyPassword } from '../../src/lib/password.js';
+import { createLogger, type Logger } from '../../src/log.js';
 import { storageBackends } from '../helpers/storage.js';
 
-function capturingLog(): { log: ReturnType<typeof pino>; lines: string[] } {
+function capturingLog(): { log: Logger; lines: string[] } {
   const lines: string[] = [];
   const stream = new Writable({
     write(chunk: Buffer, _enc, cb) {
@@ -16,7 +16,7 @@ function capturingLog(): { log: ReturnType<typeof pino>; lines: string[] } {
       cb();
     },
   });
-  return { log: pino({ level: 'info' }, stream), lines };
+  return { log: createLogger({ level: 'info', destination: stream }), lines };
 }
 
 const REMOTE = '0190b5d2-1111-7000-8000-000000000001';
