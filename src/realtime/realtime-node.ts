@@ -10,6 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Registry } from 'prom-client';
 import { MycelError } from '../errors.js';
+import { waitAtMost } from '../lib/wait.js';
 import type { Logger } from '../log.js';
 import { TokenVerifier } from './auth/tokens.js';
 import type { Bus } from './bus.js';
@@ -580,15 +581,7 @@ export class RealtimeNode {
         session.close(DISCONNECTS.shutdown);
         closing.push(session.closed);
       }
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        Promise.allSettled(closing),
-        new Promise<void>((resolve) => {
-          timer = setTimeout(resolve, graceMs);
-          timer.unref();
-        }),
-      ]);
-      clearTimeout(timer);
+      await waitAtMost(Promise.allSettled(closing), graceMs);
     })();
     return this.#shutdown;
   }

@@ -77,21 +77,21 @@ export interface ClientNodeRow {
   created_at: number;
 }
 
-// Column lists in the order the insert statements of both dialects bind them.
-export const NODE_COLUMNS = 'id, name, created_at, owner_password_hash';
-export const CHANNEL_COLUMNS = 'id, name, namespace, description, origin_node_id, created_at, updated_at, last_seq';
-export const POST_COLUMNS =
+// Column lists in the order the insert statements of both dialects bind them (see Table.values).
+const NODE_COLUMNS = 'id, name, created_at, owner_password_hash';
+const CHANNEL_COLUMNS = 'id, name, namespace, description, origin_node_id, created_at, updated_at, last_seq';
+const POST_COLUMNS =
   'id, channel_id, seq, author, body, meta, blob_refs, origin_node_id, created_at, updated_at, edited, deleted';
-export const LINK_COLUMNS = 'id, from_post_id, to_post_id, label, origin_node_id, created_at';
-export const CHANGE_COLUMNS = 'serial, origin_node_id, origin_serial, type, payload_version, payload, created_at, prev_hash, hash';
-export const SESSION_COLUMNS = 'token_hash, subject_kind, subject_id, created_at, expires_at';
-export const CLIENT_NODE_COLUMNS = 'id, password_hash, as_owner, created_at';
+const LINK_COLUMNS = 'id, from_post_id, to_post_id, label, origin_node_id, created_at';
+const CHANGE_COLUMNS = 'serial, origin_node_id, origin_serial, type, payload_version, payload, created_at, prev_hash, hash';
+const SESSION_COLUMNS = 'token_hash, subject_kind, subject_id, created_at, expires_at';
+const CLIENT_NODE_COLUMNS = 'id, password_hash, as_owner, created_at';
 
-export function toNode(r: NodeRow): NodeRecord {
+function toNode(r: NodeRow): NodeRecord {
   return { id: r.id, name: r.name, createdAt: r.created_at, ownerPasswordHash: r.owner_password_hash };
 }
 
-export function toChannel(r: ChannelRow): Channel {
+function toChannel(r: ChannelRow): Channel {
   return {
     id: r.id,
     name: r.name,
@@ -104,7 +104,7 @@ export function toChannel(r: ChannelRow): Channel {
   };
 }
 
-export function toPost(r: PostRow): Post {
+function toPost(r: PostRow): Post {
   return {
     id: r.id,
     channelId: r.channel_id,
@@ -121,7 +121,7 @@ export function toPost(r: PostRow): Post {
   };
 }
 
-export function toLink(r: LinkRow): Link {
+function toLink(r: LinkRow): Link {
   return {
     id: r.id,
     fromPostId: r.from_post_id,
@@ -132,7 +132,7 @@ export function toLink(r: LinkRow): Link {
   };
 }
 
-export function toChange(r: ChangeRow): Change {
+function toChange(r: ChangeRow): Change {
   return {
     serial: r.serial,
     originNodeId: r.origin_node_id,
@@ -146,7 +146,7 @@ export function toChange(r: ChangeRow): Change {
   };
 }
 
-export function toSession(r: SessionRow): Session {
+function toSession(r: SessionRow): Session {
   return {
     tokenHash: r.token_hash,
     subjectKind: r.subject_kind as Session['subjectKind'],
@@ -156,7 +156,7 @@ export function toSession(r: SessionRow): Session {
   };
 }
 
-export function toClientNode(r: ClientNodeRow): ClientNode {
+function toClientNode(r: ClientNodeRow): ClientNode {
   return {
     id: r.id,
     passwordHash: r.password_hash,
@@ -164,6 +164,76 @@ export function toClientNode(r: ClientNodeRow): ClientNode {
     createdAt: r.created_at,
   };
 }
+
+/**
+ * A table as both dialects read and write it: its columns in insert order, a row to its domain
+ * value, and a domain value to the insert's bound values in `columns` order. Booleans stay
+ * booleans here; SQLite's queries bind them as 0/1.
+ */
+export interface Table<R, T> {
+  readonly columns: string;
+  read(row: R): T;
+  values(value: T): unknown[];
+}
+
+export const NODE: Table<NodeRow, NodeRecord> = {
+  columns: NODE_COLUMNS,
+  read: toNode,
+  values: (n) => [n.id, n.name, n.createdAt, n.ownerPasswordHash],
+};
+
+export const CHANNEL: Table<ChannelRow, Channel> & { updateValues(c: Channel): unknown[] } = {
+  columns: CHANNEL_COLUMNS,
+  read: toChannel,
+  values: (c) => [c.id, c.name, c.namespace, c.description, c.originNodeId, c.createdAt, c.updatedAt, c.lastSeq],
+  /** Values of both dialects' `UPDATE channels SET description, updated_at, last_seq WHERE id`, in that order. */
+  updateValues: (c) => [c.description, c.updatedAt, c.lastSeq, c.id],
+};
+
+export const POST: Table<PostRow, Post> & { updateValues(p: Post): unknown[] } = {
+  columns: POST_COLUMNS,
+  read: toPost,
+  values: (p) => [
+    p.id,
+    p.channelId,
+    p.seq,
+    p.author,
+    p.body,
+    JSON.stringify(p.meta),
+    JSON.stringify(p.blobRefs),
+    p.originNodeId,
+    p.createdAt,
+    p.updatedAt,
+    p.edited,
+    p.deleted,
+  ],
+  /** Values of both dialects' `UPDATE posts SET body, meta, blob_refs, updated_at, edited, deleted WHERE id`, in that order. */
+  updateValues: (p) => [p.body, JSON.stringify(p.meta), JSON.stringify(p.blobRefs), p.updatedAt, p.edited, p.deleted, p.id],
+};
+
+export const LINK: Table<LinkRow, Link> = {
+  columns: LINK_COLUMNS,
+  read: toLink,
+  values: (l) => [l.id, l.fromPostId, l.toPostId, l.label, l.originNodeId, l.createdAt],
+};
+
+export const CHANGE: Table<ChangeRow, Change> = {
+  columns: CHANGE_COLUMNS,
+  read: toChange,
+  values: (c) => [c.serial, c.originNodeId, c.originSerial, c.type, c.payloadVersion, JSON.stringify(c.payload), c.createdAt, c.prevHash, c.hash],
+};
+
+export const SESSION: Table<SessionRow, Session> = {
+  columns: SESSION_COLUMNS,
+  read: toSession,
+  values: (s) => [s.tokenHash, s.subjectKind, s.subjectId, s.createdAt, s.expiresAt],
+};
+
+export const CLIENT_NODE: Table<ClientNodeRow, ClientNode> = {
+  columns: CLIENT_NODE_COLUMNS,
+  read: toClientNode,
+  values: (n) => [n.id, n.passwordHash, n.asOwner, n.createdAt],
+};
 
 /** The head of an empty change log. */
 export const EMPTY_HEAD_HASH = '0'.repeat(64);

@@ -1,23 +1,21 @@
 /**
  * Shared pieces of the multi-process realtime tests (test/e2e/realtime-cluster.test.ts,
  * test/e2e/realtime-redis-outage.test.ts): several real `mycel serve` processes that serve ONE
- * node (one PostgreSQL schema, one Redis), a TCP load balancer in front of them, a private
- * `redis-server`, real `centrifuge` clients, the server API over HTTP, and a checker that
- * proves a subscriber never had a silent gap.
+ * node (one PostgreSQL schema, one Redis), a TCP load balancer in front of them, real
+ * `centrifuge` clients, the server API over HTTP, and a checker that proves a subscriber never
+ * had a silent gap. A private `redis-server` comes from test/helpers/redis-server.ts.
  *
  * Everything started here is registered with a Cluster and ended by `cluster.cleanup()`
- * (clients, processes, balancers, redis-server, Redis keys of the node, the schema, temp dirs),
+ * (clients, processes, balancers, Redis keys of the node, the schema, temp dirs),
  * also when a test failed half-way.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createTcpServer, connect as tcpConnect, type Server as TcpServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Centrifuge, type Options as CentrifugeOptions, type Subscription, type TransportEndpoint } from 'centrifuge';
-import WebSocket from 'ws';
-import { API_KEY, sign } from '../integration/realtime-harness.js';
+import type { Centrifuge, Options as CentrifugeOptions, Subscription, TransportEndpoint } from 'centrifuge';
+import { API_KEY, sign, tracked, wsCentrifuge } from '../integration/realtime-harness.js';
 import { startMycel, type ServingNode } from '../helpers/process.js';
 import { deleteKeys } from '../helpers/realtime-backends.js';
 import { storageBackends, type StorageHandle } from '../helpers/storage.js';
@@ -25,7 +23,6 @@ import { storageBackends, type StorageHandle } from '../helpers/storage.js';
 export { API_KEY, sign };
 
 export const OWNER_PASSWORD = 'cluster-owner-password';
-const REDIS_SERVER = '/usr/bin/redis-server';
 
 /** A `mycel serve` process of the cluster. */
 export interface Instance {
@@ -69,77 +66,6 @@ export async function pollUntil<T>(check: () => Promise<T | undefined | false | 
     if (v) return v;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
-  }
-}
-
-/** A free TCP port on 127.0.0.1 (closed again; the caller binds it soon after). */
-export async function freePort(): Promise<number> {
-  const server = createTcpServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (!address || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
-
-/** A private redis-server (never the shared one) without persistence: a restart comes back empty. */
-export class RedisServer {
-  child: ChildProcess | undefined;
-  readonly port: number;
-
-  private constructor(port: number) {
-    this.port = port;
-  }
-
-  get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
-  }
-
-  static async start(port: number): Promise<RedisServer> {
-    const r = new RedisServer(port);
-    await r.restart();
-    return r;
-  }
-
-  /** Starts the server (again) on its port; resolves once it accepts connections. */
-  async restart(): Promise<void> {
-    if (this.child) throw new Error('redis-server is running');
-    const child = spawn(REDIS_SERVER, ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    this.child = child;
-    let output = '';
-    try {
-      await within(
-        new Promise<void>((resolve, reject) => {
-          const onData = (chunk: Buffer): void => {
-            output += chunk.toString();
-            if (output.includes('Ready to accept connections')) resolve();
-          };
-          child.stdout!.on('data', onData);
-          child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-          child.once('exit', (code) => reject(new Error(`redis-server exited with ${code}:\n${output}`)));
-        }),
-        10_000,
-        'redis-server to accept connections',
-      );
-    } catch (err) {
-      await this.kill();
-      throw err;
-    }
-  }
-
-  /** SIGKILL, and wait for the exit. */
-  async kill(): Promise<void> {
-    const child = this.child;
-    this.child = undefined;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.kill('SIGKILL');
-    await exited;
   }
 }
 
@@ -347,18 +273,8 @@ export class Cluster {
 
   /** A centrifuge client (with `ws`) for `user`, closed by cleanup(). Call connect() yourself. */
   async client(url: string | TransportEndpoint[], user: string, options: Partial<CentrifugeOptions> = {}): Promise<Centrifuge> {
-    const c = new Centrifuge(url, {
-      websocket: WebSocket,
-      token: await sign({ sub: user }),
-      minReconnectDelay: 50,
-      maxReconnectDelay: 300,
-      timeout: 3000,
-      ...options,
-    });
-    // Transport errors during failover are expected; an unhandled 'error' must not crash the runner.
-    c.on('error', () => {});
-    this.#clients.push(c);
-    return c;
+    // Transport errors during failover are expected: tracked() keeps them from crashing the runner.
+    return tracked(this.#clients, wsCentrifuge(url, { token: await sign({ sub: user }), ...options }));
   }
 
   /** Runs `fn` in cleanup() (after the clients, before the processes stop). */

@@ -13,16 +13,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Centrifuge, ConnectedContext } from 'centrifuge';
+import { freePort, RedisServer } from '../helpers/redis-server.js';
 import { waitEvent } from '../integration/realtime-harness.js';
 import {
   accountedFor,
   api,
   Cluster,
-  freePort,
   OWNER_PASSWORD,
   pollUntil,
   record,
-  RedisServer,
   rest,
   segments,
   sign,

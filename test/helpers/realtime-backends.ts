@@ -34,6 +34,7 @@ import { RedisBus } from '../../src/realtime/redis/redis-bus.js';
 import { RedisHistoryStore } from '../../src/realtime/redis/redis-history-store.js';
 import { RedisPresenceStore } from '../../src/realtime/redis/redis-presence-store.js';
 import { TEST_REDIS_URL } from './env.js';
+import { Waiters } from './waiters.js';
 
 /** One instance's view of the back-end. */
 export interface RealtimeBackendInstance {
@@ -154,7 +155,7 @@ export class BusRecorder implements BusHandler {
   readonly messages: Array<{ channel: string; message: BusMessage }> = [];
   readonly controls: ControlCommand[] = [];
   reconnects = 0;
-  private readonly listeners = new Set<() => void>();
+  private readonly waiters = new Waiters();
   private readonly byChannel = new Map<string, BusMessage[]>();
 
   onMessage(channel: string, message: BusMessage): void {
@@ -187,28 +188,11 @@ export class BusRecorder implements BusHandler {
 
   /** Resolves with check()'s value once it is truthy; rejects after timeoutMs. */
   waitFor<T>(check: () => T | undefined | null | false, timeoutMs = 5_000, what = 'condition'): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const attempt = (): boolean => {
-        const value = check();
-        if (!value) return false;
-        clearTimeout(timer);
-        this.listeners.delete(listener);
-        resolve(value);
-        return true;
-      };
-      const listener = (): void => {
-        attempt();
-      };
-      const timer = setTimeout(() => {
-        this.listeners.delete(listener);
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`));
-      }, timeoutMs);
-      if (!attempt()) this.listeners.add(listener);
-    });
+    return this.waiters.wait(() => check() || undefined, timeoutMs, what);
   }
 
   private notify(): void {
-    for (const listener of [...this.listeners]) listener();
+    this.waiters.notify();
   }
 }
 

@@ -109,19 +109,24 @@ function handle(
   return h;
 }
 
+/** Migrates a new handle unless `migrate: false` was asked; on failure cleans it up and rethrows. */
+async function prepared(h: StorageHandle, options: { migrate?: boolean }): Promise<StorageHandle> {
+  try {
+    if (options.migrate !== false) await h.storage.migrate();
+  } catch (err) {
+    await h.cleanup();
+    throw err;
+  }
+  return h;
+}
+
 const sqliteBackend: StorageBackend = {
   name: 'sqlite',
   async create(options = {}) {
     const dataDir = tempDir();
     const file = join(dataDir, SQLITE_FILE_NAME);
     const h = handle('sqlite', dataDir, `sqlite:${file}`, undefined, () => createStorage({ url: 'sqlite', dataDir }), async () => {});
-    try {
-      if (options.migrate !== false) await h.storage.migrate();
-    } catch (err) {
-      await h.cleanup();
-      throw err;
-    }
-    return h;
+    return prepared(h, options);
   },
 };
 
@@ -145,13 +150,7 @@ const postgresBackend: StorageBackend = {
       () => createStorage({ url: TEST_DATABASE_URL, dataDir, schema, poolSize: 4 }),
       () => adminQuery(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`),
     );
-    try {
-      if (options.migrate !== false) await h.storage.migrate();
-    } catch (err) {
-      await h.cleanup();
-      throw err;
-    }
-    return h;
+    return prepared(h, options);
   },
 };
 

@@ -8,7 +8,7 @@
 import { once, type EventEmitter } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import { createServer as createTcpServer, connect as tcpConnect, type Server as TcpServer, type Socket } from 'node:net';
-import { Centrifuge, type Options as CentrifugeOptions } from 'centrifuge';
+import { Centrifuge, type Options as CentrifugeOptions, type TransportEndpoint } from 'centrifuge';
 import { SignJWT, type JWTPayload } from 'jose';
 import { Registry } from 'prom-client';
 import WebSocket from 'ws';
@@ -19,6 +19,7 @@ import { RealtimeNode } from '../../src/realtime/realtime-node.js';
 import { attachWebSocket, type WebSocketHandle } from '../../src/realtime/transports/websocket.js';
 import { silentLog } from '../helpers/core.js';
 import type { RealtimeBackendInstance } from '../helpers/realtime-backends.js';
+import { Waiters } from '../helpers/waiters.js';
 
 export const API_KEY = 'test-api-key-0123456789';
 
@@ -32,11 +33,15 @@ export const TEST_NAMESPACES: NonNullable<NonNullable<ConfigInput['realtime']>['
   nopresence: { presenceEnabled: false },
 };
 
-export interface StartOptions {
+/** What every realtime test server is made of (this harness and realtime-http-harness.ts). */
+export interface ServerOptions {
   backend: RealtimeBackendInstance;
   realtime?: ConfigInput['realtime'];
   tuning?: Partial<RealtimeTuning>;
   persist?: PersistHook;
+}
+
+export interface StartOptions extends ServerOptions {
   credentials?: CredentialsHook;
   batch?: boolean;
   registry?: Registry;
@@ -65,6 +70,47 @@ export function realtimeConfig(input: ConfigInput['realtime'] = {}) {
   }).realtime;
 }
 
+export interface TestNodeOptions {
+  backend: RealtimeBackendInstance;
+  registry: Registry;
+  tuning?: Partial<RealtimeTuning> | undefined;
+  persist?: PersistHook | undefined;
+  credentials?: CredentialsHook | undefined;
+  nodeId?: string | undefined;
+}
+
+/** A RealtimeNode of the tests: on `backend`, silent, ticking every 50 ms unless `tuning` says otherwise. */
+export function testNode(config: ReturnType<typeof realtimeConfig>, options: TestNodeOptions): RealtimeNode {
+  return new RealtimeNode({
+    config,
+    bus: options.backend.bus,
+    history: options.backend.history,
+    presence: options.backend.presence,
+    registry: options.registry,
+    log: silentLog,
+    tuning: { tickMs: 50, ...options.tuning },
+    ...(options.nodeId ? { nodeId: options.nodeId } : {}),
+    ...(options.persist ? { persist: options.persist } : {}),
+    ...(options.credentials ? { credentials: options.credentials } : {}),
+  });
+}
+
+/** Reconnect and timeout settings of every test client: short, so tests never wait on backoff. */
+export const CLIENT_TIMING = { minReconnectDelay: 50, maxReconnectDelay: 300, timeout: 3000 } as const;
+
+/** A centrifuge client over WebSocket (`ws`) to `url`, with CLIENT_TIMING unless `options` say otherwise. */
+export function wsCentrifuge(url: string | TransportEndpoint[], options: Partial<CentrifugeOptions> = {}): Centrifuge {
+  return new Centrifuge(url, { websocket: WebSocket, ...CLIENT_TIMING, ...options });
+}
+
+/** Adds `client` to `clients` (which the owner disconnects in teardown) and returns it. */
+export function tracked(clients: Centrifuge[], client: Centrifuge): Centrifuge {
+  // Errors are part of what tests observe; an unhandled 'error' event must not crash the runner.
+  client.on('error', () => {});
+  clients.push(client);
+  return client;
+}
+
 /** Signs a JWT with the test API key (HS256). `expSeconds` is relative to now. */
 export async function sign(claims: JWTPayload & Record<string, unknown>, options: { expSeconds?: number; key?: string } = {}): Promise<string> {
   const jwt = new SignJWT(claims).setProtectedHeader({ alg: 'HS256' });
@@ -75,18 +121,7 @@ export async function sign(claims: JWTPayload & Record<string, unknown>, options
 export async function startRealtime(options: StartOptions): Promise<RealtimeServer> {
   const registry = options.registry ?? new Registry();
   const config = realtimeConfig(options.realtime);
-  const makeNode = (): RealtimeNode =>
-    new RealtimeNode({
-      config,
-      bus: options.backend.bus,
-      history: options.backend.history,
-      presence: options.backend.presence,
-      registry,
-      log: silentLog,
-      tuning: { tickMs: 50, ...options.tuning },
-      ...(options.persist ? { persist: options.persist } : {}),
-      ...(options.credentials ? { credentials: options.credentials } : {}),
-    });
+  const makeNode = (): RealtimeNode => testNode(config, { ...options, registry });
   let node = makeNode();
   const http = createServer((_req, res) => {
     res.statusCode = 404;
@@ -114,17 +149,7 @@ export async function startRealtime(options: StartOptions): Promise<RealtimeServ
     port,
     registry,
     client(opts = {}, target = url) {
-      const c = new Centrifuge(target, {
-        websocket: WebSocket,
-        minReconnectDelay: 50,
-        maxReconnectDelay: 300,
-        timeout: 3000,
-        ...opts,
-      });
-      // Errors are part of what tests observe; an unhandled 'error' event must not crash the runner.
-      c.on('error', () => {});
-      clients.push(c);
-      return c;
+      return tracked(clients, wsCentrifuge(target, opts));
     },
     async raw(target = url) {
       const r = await RawClient.open(target);
@@ -158,7 +183,7 @@ export class RawClient {
   readonly messages: string[] = [];
   closeCode: number | null = null;
   closeReason = '';
-  readonly #waiters = new Set<() => void>();
+  readonly #waiters = new Waiters(() => `received ${JSON.stringify(this.received).slice(0, 2000)}`);
 
   private constructor(ws: WebSocket) {
     this.ws = ws;
@@ -166,12 +191,12 @@ export class RawClient {
       const text = (data as Buffer).toString('utf8');
       this.messages.push(text);
       for (const line of text.split('\n')) if (line.trim() !== '') this.received.push(JSON.parse(line) as Record<string, unknown>);
-      this.#notify();
+      this.#waiters.notify();
     });
     ws.on('close', (code, reason) => {
       this.closeCode = code;
       this.closeReason = reason.toString();
-      this.#notify();
+      this.#waiters.notify();
     });
     ws.on('error', () => {});
   }
@@ -194,7 +219,7 @@ export class RawClient {
 
   /** Waits for a received line that matches. */
   waitFor(match: (msg: Record<string, unknown>) => boolean, timeoutMs = 5000, what = 'message'): Promise<Record<string, unknown>> {
-    return this.#wait(() => this.received.find(match), timeoutMs, what);
+    return this.#waiters.wait(() => this.received.find(match), timeoutMs, what);
   }
 
   /** Waits for the reply to command `id`. */
@@ -203,33 +228,11 @@ export class RawClient {
   }
 
   waitClose(timeoutMs = 5000): Promise<{ code: number; reason: string }> {
-    return this.#wait(() => (this.closeCode === null ? undefined : { code: this.closeCode, reason: this.closeReason }), timeoutMs, 'close');
+    return this.#waiters.wait(() => (this.closeCode === null ? undefined : { code: this.closeCode, reason: this.closeReason }), timeoutMs, 'close');
   }
 
   terminate(): void {
     this.ws.terminate();
-  }
-
-  #wait<T>(check: () => T | undefined, timeoutMs: number, what: string): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const attempt = (): void => {
-        const v = check();
-        if (v === undefined) return;
-        clearTimeout(timer);
-        this.#waiters.delete(attempt);
-        resolve(v);
-      };
-      const timer = setTimeout(() => {
-        this.#waiters.delete(attempt);
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; received ${JSON.stringify(this.received).slice(0, 2000)}`));
-      }, timeoutMs);
-      this.#waiters.add(attempt);
-      attempt();
-    });
-  }
-
-  #notify(): void {
-    for (const w of [...this.#waiters]) w();
   }
 }
 

@@ -9,25 +9,17 @@ import { Centrifuge, type Options as CentrifugeOptions } from 'centrifuge';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';
 import { EventSource } from 'undici';
-import WebSocket from 'ws';
-import type { ConfigInput } from '../../src/config/schema.js';
 import { errorHandler } from '../../src/http/errors.js';
 import { registerRealtimeRoutes } from '../../src/http/routes/realtime.js';
-import type { RealtimeTuning } from '../../src/realtime/context.js';
-import type { PersistHook } from '../../src/realtime/persist.js';
-import { RealtimeNode } from '../../src/realtime/realtime-node.js';
+import type { RealtimeNode } from '../../src/realtime/realtime-node.js';
 import { attachWebSocket, type WebSocketHandle } from '../../src/realtime/transports/websocket.js';
 import { silentLog } from '../helpers/core.js';
-import type { RealtimeBackendInstance } from '../helpers/realtime-backends.js';
-import { API_KEY, realtimeConfig } from './realtime-harness.js';
+import { Waiters } from '../helpers/waiters.js';
+import { API_KEY, CLIENT_TIMING, realtimeConfig, testNode, tracked, wsCentrifuge, type ServerOptions } from './realtime-harness.js';
 
 export { API_KEY };
 
-export interface HttpRealtimeOptions {
-  backend: RealtimeBackendInstance;
-  realtime?: ConfigInput['realtime'];
-  tuning?: Partial<RealtimeTuning>;
-  persist?: PersistHook;
+export interface HttpRealtimeOptions extends ServerOptions {
   /** server.bodyLimit (the server API's body limit); default 1 MiB. */
   bodyLimit?: number;
   /** Fixed instance id (emulation routing tests). */
@@ -52,16 +44,12 @@ export interface HttpRealtimeServer {
 
 export async function startHttpRealtime(options: HttpRealtimeOptions): Promise<HttpRealtimeServer> {
   const config = realtimeConfig(options.realtime);
-  const node = new RealtimeNode({
-    config,
-    bus: options.backend.bus,
-    history: options.backend.history,
-    presence: options.backend.presence,
+  const node = testNode(config, {
+    backend: options.backend,
     registry: new Registry(),
-    log: silentLog,
-    tuning: { tickMs: 50, ...options.tuning },
-    ...(options.nodeId ? { nodeId: options.nodeId } : {}),
-    ...(options.persist ? { persist: options.persist } : {}),
+    tuning: options.tuning,
+    persist: options.persist,
+    nodeId: options.nodeId,
   });
   const app = Fastify({ loggerInstance: silentLog }) as unknown as FastifyInstance;
   app.setErrorHandler(errorHandler);
@@ -75,12 +63,6 @@ export async function startHttpRealtime(options: HttpRealtimeOptions): Promise<H
   const base = `http://127.0.0.1:${port}`;
   const ws = attachWebSocket(app.server, node);
   const clients: Centrifuge[] = [];
-  const track = (c: Centrifuge): Centrifuge => {
-    // Errors are part of what tests observe; an unhandled 'error' event must not crash the runner.
-    c.on('error', () => {});
-    clients.push(c);
-    return c;
-  };
   return {
     node,
     app,
@@ -89,30 +71,21 @@ export async function startHttpRealtime(options: HttpRealtimeOptions): Promise<H
     ws,
     client(transport, opts = {}, emulationBase = base) {
       const endpoint = `${base}/connection/${transport}`;
-      return track(
+      return tracked(
+        clients,
         new Centrifuge([{ transport, endpoint }], {
           fetch: globalThis.fetch,
           readableStream: globalThis.ReadableStream,
           eventsource: EventSource,
           // Node has no page to resolve a relative endpoint against.
           emulationEndpoint: `${emulationBase}/emulation`,
-          minReconnectDelay: 50,
-          maxReconnectDelay: 300,
-          timeout: 3000,
+          ...CLIENT_TIMING,
           ...opts,
         }),
       );
     },
     wsClient(opts = {}) {
-      return track(
-        new Centrifuge(`ws://127.0.0.1:${port}/connection/websocket`, {
-          websocket: WebSocket,
-          minReconnectDelay: 50,
-          maxReconnectDelay: 300,
-          timeout: 3000,
-          ...opts,
-        }),
-      );
+      return tracked(clients, wsCentrifuge(`ws://127.0.0.1:${port}/connection/websocket`, opts));
     },
     async close() {
       for (const c of clients) c.disconnect();
@@ -133,7 +106,7 @@ export class StreamReader {
   headers: Headers | null = null;
   ended = false;
   readonly #abort = new AbortController();
-  readonly #waiters = new Set<() => void>();
+  readonly #waiters = new Waiters(() => `got ${JSON.stringify(this.lines).slice(0, 2000)}`);
   #done: Promise<void> = Promise.resolve();
 
   /** Opens `url` and starts reading; resolves once the status and headers are in. */
@@ -149,7 +122,7 @@ export class StreamReader {
   async #read(res: Response, sse: boolean): Promise<void> {
     if (!res.body) {
       this.ended = true;
-      this.#notify();
+      this.#waiters.notify();
       return;
     }
     const decoder = new TextDecoder();
@@ -171,13 +144,13 @@ export class StreamReader {
             if (data.length > 0) this.lines.push(data.join('\n'));
           } else if (piece.trim() !== '') this.lines.push(piece);
         }
-        this.#notify();
+        this.#waiters.notify();
       }
     } catch {
       // Aborted by close(), or the connection dropped: both end the stream.
     }
     this.ended = true;
-    this.#notify();
+    this.#waiters.notify();
   }
 
   /** Parsed JSON of every line so far. */
@@ -186,37 +159,15 @@ export class StreamReader {
   }
 
   waitFor(match: (msg: Record<string, unknown>) => boolean, timeoutMs = 5000, what = 'line'): Promise<Record<string, unknown>> {
-    return this.#wait(() => this.messages.find(match), timeoutMs, what);
+    return this.#waiters.wait(() => this.messages.find(match), timeoutMs, what);
   }
 
   waitEnd(timeoutMs = 5000): Promise<true> {
-    return this.#wait(() => (this.ended ? true : undefined), timeoutMs, 'end of stream');
+    return this.#waiters.wait(() => (this.ended ? true : undefined), timeoutMs, 'end of stream');
   }
 
   async close(): Promise<void> {
     this.#abort.abort();
     await this.#done;
-  }
-
-  #wait<T>(check: () => T | undefined, timeoutMs: number, what: string): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const attempt = (): void => {
-        const v = check();
-        if (v === undefined) return;
-        clearTimeout(timer);
-        this.#waiters.delete(attempt);
-        resolve(v);
-      };
-      const timer = setTimeout(() => {
-        this.#waiters.delete(attempt);
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; got ${JSON.stringify(this.lines).slice(0, 2000)}`));
-      }, timeoutMs);
-      this.#waiters.add(attempt);
-      attempt();
-    });
-  }
-
-  #notify(): void {
-    for (const w of [...this.#waiters]) w();
   }
 }

@@ -10,15 +10,11 @@ import type { Centrifuge, Subscription as ClientSubscription } from 'centrifuge'
 import { OWNER } from '../../src/domain/actor.js';
 import type { NodeCore } from '../../src/domain/node-core.js';
 import type { Post } from '../../src/domain/types.js';
-import { DomainPersistence } from '../../src/realtime/domain-persist.js';
-import { Namespaces } from '../../src/realtime/namespaces.js';
 import { ERRORS } from '../../src/realtime/protocol/codes.js';
-import { openTestCore } from '../helpers/core.js';
-import { realtimeBackends, type RealtimeBackend } from '../helpers/realtime-backends.js';
-import { storageBackends, type StorageHandle } from '../helpers/storage.js';
-import { collect, realtimeConfig, sign, startRealtime, waitEvent, waitUntilEvent, type RealtimeServer } from './realtime-harness.js';
+import { storageBackends } from '../helpers/storage.js';
+import { collect, sign, startRealtime, waitEvent, waitUntilEvent, type RealtimeServer } from './realtime-harness.js';
+import { startPersisted, type PersistedRealtime } from './realtime-persisted.js';
 
-const memory = realtimeBackends.find((f) => f.name === 'memory')!;
 const REALTIME = { namespaces: { posts: { persist: true, historySize: 100, joinLeave: false }, chat: {} } };
 
 interface PubCtx {
@@ -32,32 +28,15 @@ function subscribed(s: ClientSubscription): Promise<{ recovered: boolean; wasRec
 
 for (const storageBackend of storageBackends) {
   describe(`realtime persisted namespaces (${storageBackend.name})`, () => {
-    let handle: StorageHandle;
+    let persisted: PersistedRealtime<RealtimeServer>;
     let core: NodeCore;
-    let backend: RealtimeBackend;
     let server: RealtimeServer;
-    let detach: () => void;
 
     beforeEach(async () => {
-      handle = await storageBackend.create();
-      core = await openTestCore(handle.storage);
-      backend = await memory.create();
-      const persistence = new DomainPersistence({
-        operator: core.operator,
-        storage: core.storage,
-        hook: core.hook,
-        namespaces: new Namespaces(realtimeConfig(REALTIME)),
-      });
-      server = await startRealtime({ backend, realtime: REALTIME, persist: persistence });
-      detach = persistence.attach(server.node);
+      persisted = await startPersisted(storageBackend, REALTIME, (backend, persist) => startRealtime({ backend, realtime: REALTIME, persist }));
+      ({ core, server } = persisted);
     });
-    afterEach(async () => {
-      detach();
-      await server.close();
-      await backend.cleanup();
-      await core.close();
-      await handle.cleanup();
-    });
+    afterEach(() => persisted.close());
 
     it('a publish creates a post in storage, is acknowledged after commit, and reaches subscribers from the commit', async () => {
       const reader = server.client({ token: await sign({ sub: 'reader' }) });

@@ -5,8 +5,6 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 import { isMycelError } from '../../src/errors.js';
 import { RedisBus } from '../../src/realtime/redis/redis-bus.js';
@@ -15,8 +13,8 @@ import { RedisPresenceStore } from '../../src/realtime/redis/redis-presence-stor
 import type { RedisBackendOptions } from '../../src/realtime/redis/redis-connection.js';
 import type { BusMessage, HistoryOptions, StreamPosition } from '../../src/realtime/types.js';
 import { BusRecorder, waitUntil } from '../helpers/realtime-backends.js';
+import { RedisServer } from '../helpers/redis-server.js';
 
-const REDIS_SERVER = '/usr/bin/redis-server';
 const HISTORY: HistoryOptions = { size: 1000, ttlSeconds: 60, metaTtlSeconds: 300 };
 const COMMAND_TIMEOUT_MS = 1_000;
 
@@ -24,61 +22,8 @@ function pub(data: unknown): BusMessage {
   return { type: 'pub', publication: { offset: 0, data } };
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (!address || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
-
-/** Starts redis-server and resolves once it accepts connections. */
-async function startRedis(port: number): Promise<ChildProcess> {
-  const child = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => fail(new Error(`redis-server did not start in 10 s:\n${output}`)), 10_000);
-    const onData = (chunk: Buffer): void => {
-      output += chunk.toString();
-      if (output.includes('Ready to accept connections')) {
-        clearTimeout(timer);
-        child.stdout!.off('data', onData);
-        resolve();
-      }
-    };
-    const onExit = (code: number | null): void => fail(new Error(`redis-server exited with ${code}:\n${output}`));
-    function fail(err: Error): void {
-      clearTimeout(timer);
-      child.off('exit', onExit);
-      child.kill('SIGKILL');
-      reject(err);
-    }
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.once('exit', onExit);
-  });
-  child.removeAllListeners('exit');
-  // Keep draining its output so a full pipe never blocks it.
-  child.stdout!.resume();
-  return child;
-}
-
-async function kill(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGKILL');
-  await exited;
-}
-
 describe('Redis back-ends across a Redis restart', () => {
-  let port: number;
-  let server: ChildProcess | undefined;
+  let redis: RedisServer | undefined;
   let options: RedisBackendOptions;
   const unhandled: unknown[] = [];
   const onUnhandled = (reason: unknown): void => {
@@ -88,10 +33,9 @@ describe('Redis back-ends across a Redis restart', () => {
 
   before(async () => {
     process.on('unhandledRejection', onUnhandled);
-    port = await freePort();
-    server = await startRedis(port);
+    redis = await RedisServer.start();
     options = {
-      url: `redis://127.0.0.1:${port}`,
+      url: redis.url,
       prefix: 'restart',
       commandTimeoutMs: COMMAND_TIMEOUT_MS,
       connectTimeoutMs: 5_000,
@@ -102,7 +46,7 @@ describe('Redis back-ends across a Redis restart', () => {
 
   after(async () => {
     for (const close of closers.reverse()) await close();
-    if (server) await kill(server);
+    await redis?.kill();
     process.off('unhandledRejection', onUnhandled);
   });
 
@@ -166,8 +110,7 @@ describe('Redis back-ends across a Redis restart', () => {
     };
     const publishers = Array.from({ length: 10 }, (_, w) => publisher(w));
     await waitUntil(async () => results.length >= 200, { timeoutMs: 10_000, intervalMs: 5, what: '200 publishes before the kill' });
-    await kill(server!);
-    server = undefined;
+    await redis!.kill();
     const settleStarted = Date.now();
     await Promise.all(publishers);
     assert.ok(Date.now() - settleStarted < COMMAND_TIMEOUT_MS + 2_000, 'in-flight publishes took too long to settle');
@@ -216,7 +159,7 @@ describe('Redis back-ends across a Redis restart', () => {
     });
 
     // Redis comes back empty on the same port.
-    server = await startRedis(port);
+    await redis!.restart();
     await rec.waitFor(() => rec.reconnects >= 1, 10_000, 'onReconnect on the bus');
     await peerRec.waitFor(() => peerRec.reconnects >= 1, 10_000, 'onReconnect on the peer');
     const next = await waitUntil(

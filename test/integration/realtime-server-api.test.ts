@@ -12,16 +12,15 @@ import { Agent, fetch as undiciFetch } from 'undici';
 import { configSchema } from '../../src/config/schema.js';
 import type { NodeCore } from '../../src/domain/node-core.js';
 import { registerRealtimeRoutes } from '../../src/http/routes/realtime.js';
-import { DomainPersistence } from '../../src/realtime/domain-persist.js';
-import { Namespaces } from '../../src/realtime/namespaces.js';
 import { RealtimeNode } from '../../src/realtime/realtime-node.js';
 import { DISCONNECTS, ERRORS } from '../../src/realtime/protocol/codes.js';
-import { openTestCore, silentLog } from '../helpers/core.js';
+import { silentLog } from '../helpers/core.js';
 import { realtimeBackends, waitUntil, type RealtimeBackend } from '../helpers/realtime-backends.js';
-import { storageBackends, type StorageHandle } from '../helpers/storage.js';
-import { collect, realtimeConfig, sign, waitEvent, waitUntilEvent } from './realtime-harness.js';
+import { storageBackends } from '../helpers/storage.js';
+import { collect, sign, waitEvent, waitUntilEvent } from './realtime-harness.js';
 import { startHarness, type Harness } from './http-harness.js';
 import { API_KEY, startHttpRealtime, type HttpRealtimeServer } from './realtime-http-harness.js';
+import { startPersisted, type PersistedRealtime } from './realtime-persisted.js';
 
 const memory = realtimeBackends.find((f) => f.name === 'memory')!;
 const sqlite = storageBackends.find((b) => b.name === 'sqlite')!;
@@ -351,32 +350,15 @@ describe('realtime server API (cent.js)', () => {
 
 describe('realtime server API into a persisted namespace (sqlite)', () => {
   const REALTIME = { namespaces: { posts: { persist: true, historySize: 100 }, chat: {} } };
-  let handle: StorageHandle;
+  let persisted: PersistedRealtime<HttpRealtimeServer>;
   let core: NodeCore;
-  let backend: RealtimeBackend;
   let server: HttpRealtimeServer;
-  let detach: () => void;
 
   beforeEach(async () => {
-    handle = await sqlite.create();
-    core = await openTestCore(handle.storage);
-    backend = await memory.create();
-    const persistence = new DomainPersistence({
-      operator: core.operator,
-      storage: core.storage,
-      hook: core.hook,
-      namespaces: new Namespaces(realtimeConfig(REALTIME)),
-    });
-    server = await startHttpRealtime({ backend, realtime: REALTIME, persist: persistence });
-    detach = persistence.attach(server.node);
+    persisted = await startPersisted(sqlite, REALTIME, (backend, persist) => startHttpRealtime({ backend, realtime: REALTIME, persist }));
+    ({ core, server } = persisted);
   });
-  afterEach(async () => {
-    detach();
-    await server.close();
-    await backend.cleanup();
-    await core.close();
-    await handle.cleanup();
-  });
+  afterEach(() => persisted.close());
 
   it('publish through the API is a post, committed before the reply, delivered from the commit', async () => {
     const cent = new CentClient({ url: `${server.base}/api`, apiKey: API_KEY });

@@ -24,15 +24,16 @@
 import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { MycelError } from '../../errors.js';
+import { waitAtMost } from '../../lib/wait.js';
 import type { Logger } from '../../log.js';
 import { DISCONNECTS } from '../../realtime/protocol/codes.js';
 import type { RealtimeNode } from '../../realtime/realtime-node.js';
 import { ServerApi } from '../../realtime/server-api.js';
 import { EMULATION_MAX_BYTES, handleEmulationRequest } from '../../realtime/transports/emulation.js';
-import { serveHttpStream, serveUniHttpStream } from '../../realtime/transports/http-stream.js';
-import type { ResponseStreamTransport } from '../../realtime/transports/response-stream.js';
-import { serveSse, serveUniSse, SSE_CONNECT_PARAMS } from '../../realtime/transports/sse.js';
-import { uniConnectCommand } from '../../realtime/transports/unidirectional.js';
+import { HTTP_STREAM } from '../../realtime/transports/http-stream.js';
+import { serveResponseStream, type ResponseStreamTransport } from '../../realtime/transports/response-stream.js';
+import { SSE, SSE_CONNECT_PARAMS } from '../../realtime/transports/sse.js';
+import { serveUniResponseStream, uniConnectCommand } from '../../realtime/transports/unidirectional.js';
 import { attachUniWebSocket } from '../../realtime/transports/uni-websocket.js';
 import { errorHandler, sendError } from '../errors.js';
 import { realtimeApiRoutes } from './realtime-api.js';
@@ -131,7 +132,7 @@ const connectionRoutes: FastifyPluginAsync<{ realtime: RealtimeNode; closeGraceM
     const frame = bodyText(request);
     if (frame.trim() === '') return refuse(reply, new MycelError('VALIDATION_FAILED', { field: 'body' }, 'the body must be the connect command'));
     reply.hijack();
-    track(serveHttpStream(realtime, request.raw, reply.raw, frame, { headers: corsHeaders(), closeGraceMs }), reply);
+    track(serveResponseStream(HTTP_STREAM, realtime, request.raw, reply.raw, frame, { headers: corsHeaders(), closeGraceMs }), reply);
     return reply;
   });
 
@@ -142,7 +143,7 @@ const connectionRoutes: FastifyPluginAsync<{ realtime: RealtimeNode; closeGraceM
     }
     if (tooLarge(frame, maxConnect)) return refuse(reply, connectTooLarge());
     reply.hijack();
-    track(serveSse(realtime, request.raw, reply.raw, frame, { headers: corsHeaders(), closeGraceMs }), reply);
+    track(serveResponseStream(SSE, realtime, request.raw, reply.raw, frame, { headers: corsHeaders(), closeGraceMs }), reply);
     return reply;
   });
 
@@ -150,7 +151,7 @@ const connectionRoutes: FastifyPluginAsync<{ realtime: RealtimeNode; closeGraceM
     const command = uniConnectCommand(bodyText(request));
     if (command === null) return refuse(reply, new MycelError('BAD_JSON', { field: 'body' }, 'the body must be a ConnectRequest JSON object'));
     reply.hijack();
-    track(serveUniHttpStream(realtime, request.raw, reply.raw, command, { headers: corsHeaders(), closeGraceMs }), reply);
+    track(serveUniResponseStream(HTTP_STREAM, realtime, request.raw, reply.raw, command, { headers: corsHeaders(), closeGraceMs }), reply);
     return reply;
   });
 
@@ -160,7 +161,7 @@ const connectionRoutes: FastifyPluginAsync<{ realtime: RealtimeNode; closeGraceM
     const command = uniConnectCommand(raw);
     if (command === null) return refuse(reply, new MycelError('BAD_JSON', { field: 'cf_connect' }, 'cf_connect must be a ConnectRequest JSON object'));
     reply.hijack();
-    track(serveUniSse(realtime, request.raw, reply.raw, command, { headers: corsHeaders(), closeGraceMs }), reply);
+    track(serveUniResponseStream(SSE, realtime, request.raw, reply.raw, command, { headers: corsHeaders(), closeGraceMs }), reply);
     return reply;
   });
 
@@ -187,15 +188,7 @@ const connectionRoutes: FastifyPluginAsync<{ realtime: RealtimeNode; closeGraceM
           else resolve();
         }),
     );
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      Promise.all(ended),
-      new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, closeGraceMs);
-        timer.unref();
-      }),
-    ]);
-    clearTimeout(timer);
+    await waitAtMost(Promise.all(ended), closeGraceMs);
     for (const t of open) t.destroy();
   });
 };

@@ -1,6 +1,7 @@
 import type { Logger } from '../../log.js';
 import { MycelError } from '../../errors.js';
 import type { Bus, BusHandler } from '../bus.js';
+import { dispatchToHandler } from '../bus-dispatch.js';
 import type { BusMessage, ControlCommand, HistoryOptions, StreamPosition } from '../types.js';
 import { checkHistoryOptions } from '../stream-rules.js';
 import { MemoryStreams, type MemoryEndpoint } from './memory-streams.js';
@@ -89,13 +90,8 @@ export class MemoryBus implements Bus {
     if (this.closed) throw new MycelError('SHUTTING_DOWN', { component: 'bus' });
   }
 
-  /** A throwing handler is the Hub's bug; it must not break delivery to the others, so count it. */
+  /** Calls the handler; see dispatchToHandler for why a throw is counted rather than passed on. */
   private dispatch(kind: string, fn: () => void): void {
-    try {
-      fn();
-    } catch (err) {
-      this.stats.handlerErrors++;
-      this.logger?.error({ err, kind }, 'bus handler threw');
-    }
+    dispatchToHandler(this.stats, this.logger, kind, fn);
   }
 }

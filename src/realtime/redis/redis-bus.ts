@@ -1,6 +1,7 @@
 import type { Logger } from '../../log.js';
 import { MycelError } from '../../errors.js';
 import type { Bus, BusHandler } from '../bus.js';
+import { dispatchToHandler } from '../bus-dispatch.js';
 import type { BusMessage, ControlCommand, HistoryOptions, StreamPosition } from '../types.js';
 import { checkHistoryOptions, newEpoch, ttlMs } from '../stream-rules.js';
 import { DEFAULT_PREFIX, RedisConnection, toMycelError, type RedisBackendOptions } from './redis-connection.js';
@@ -161,14 +162,9 @@ export class RedisBus implements Bus {
     }
   }
 
-  /** Handlers run inside ioredis's socket callback: a throw there would crash the process. */
+  /** Calls the handler; see dispatchToHandler for why a throw is counted rather than passed on. */
   private dispatch(kind: string, fn: () => void): void {
-    try {
-      fn();
-    } catch (err) {
-      this.stats.handlerErrors++;
-      this.logger?.error({ err, kind }, 'bus handler threw');
-    }
+    dispatchToHandler(this.stats, this.logger, kind, fn);
   }
 
   private assertOpen(): void {

@@ -9,8 +9,11 @@
  * read (a slow consumer), destroys the socket after a grace period so it cannot hang forever.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { encodeDisconnectPush } from '../protocol/frames.js';
+import type { RealtimeNode } from '../realtime-node.js';
 import type { Session } from '../session.js';
-import type { ConnectionMeta, Transport, TransportName } from '../transport.js';
+import type { Transport, TransportName } from '../transport.js';
+import { connectionMeta } from './connection-meta.js';
 
 /** How lines are framed on the wire. */
 export interface StreamFormat {
@@ -40,6 +43,21 @@ export const SSE_FORMAT = {
 export interface ResponseStreamOptions {
   /** After close, how long a peer that does not read keeps its socket (default 3000 ms). */
   closeGraceMs?: number;
+}
+
+export interface ServeStreamOptions extends ResponseStreamOptions {
+  /** Further response headers (CORS). */
+  headers?: Record<string, string>;
+}
+
+/** A kind of response stream (http-stream.ts, sse.ts): its framing, content type and transport names. */
+export interface StreamKind {
+  /** The bidirectional emulation transport. */
+  readonly name: 'http_stream' | 'sse';
+  /** The unidirectional transport. */
+  readonly uniName: 'uni_http_stream' | 'uni_sse';
+  readonly format: StreamFormat;
+  readonly contentType: string;
 }
 
 export class ResponseStreamTransport implements Transport {
@@ -147,15 +165,6 @@ export class ResponseStreamTransport implements Transport {
   }
 }
 
-/** What the server knows about the request that opened a stream. */
-export function connectionMeta(req: IncomingMessage): ConnectionMeta {
-  const meta: ConnectionMeta = {};
-  if (req.socket.remoteAddress) meta.remoteAddress = req.socket.remoteAddress;
-  const ua = req.headers['user-agent'];
-  if (ua) meta.userAgent = ua;
-  return meta;
-}
-
 /** Headers of every streaming response: no caching, no proxy buffering. */
 export function streamHeaders(contentType: string, req: IncomingMessage): Record<string, string> {
   const headers: Record<string, string> = {
@@ -169,4 +178,40 @@ export function streamHeaders(contentType: string, req: IncomingMessage): Record
   // Connection-specific headers are forbidden in HTTP/2.
   if (req.httpVersionMajor === 1) headers.Connection = 'keep-alive';
   return headers;
+}
+
+/**
+ * Opens `transport`'s response and connects a new session to it, fed `connectFrame` (a connect
+ * command): how every response stream starts, bidirectional or unidirectional.
+ */
+export function startStream<T extends ResponseStreamTransport>(
+  node: RealtimeNode,
+  req: IncomingMessage,
+  transport: T,
+  contentType: string,
+  connectFrame: string,
+  headers?: Record<string, string>,
+): T {
+  transport.open({ ...streamHeaders(contentType, req), ...headers });
+  const session = node.connect(transport, connectionMeta(req));
+  transport.attach(session);
+  session.handleFrame(connectFrame);
+  return transport;
+}
+
+/**
+ * Opens an emulation stream of `kind` on `res` and feeds `connectFrame` (the client's connect
+ * command as it sent it) to a new session. The caller has checked that it is not empty and
+ * within realtime.maxMessageBytes; anything malformed in it ends the stream with disconnect 3501.
+ */
+export function serveResponseStream(
+  kind: StreamKind,
+  node: RealtimeNode,
+  req: IncomingMessage,
+  res: ServerResponse,
+  connectFrame: string,
+  options: ServeStreamOptions = {},
+): ResponseStreamTransport {
+  const transport = new ResponseStreamTransport(res, kind.name, true, kind.format, encodeDisconnectPush, options);
+  return startStream(node, req, transport, kind.contentType, connectFrame, options.headers);
 }

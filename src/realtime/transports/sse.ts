@@ -11,42 +11,18 @@
  *
  * The connect token travels in the URL here (EventSource cannot send a body or headers), so
  * HTTP layers should keep these URLs out of their request logs.
+ *
+ * Served by `serveResponseStream` (response-stream.ts) and `serveUniResponseStream`
+ * (unidirectional.ts) with this kind.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { encodeDisconnectPush } from '../protocol/frames.js';
-import type { RealtimeNode } from '../realtime-node.js';
-import type { ServeStreamOptions } from './http-stream.js';
-import { connectionMeta, ResponseStreamTransport, SSE_FORMAT, streamHeaders } from './response-stream.js';
-import { serveUniStream, type UniResponseStreamTransport } from './unidirectional.js';
+import { SSE_FORMAT, type StreamKind } from './response-stream.js';
 
-const CONTENT_TYPE = 'text/event-stream; charset=utf-8';
+export const SSE: StreamKind = {
+  name: 'sse',
+  uniName: 'uni_sse',
+  format: SSE_FORMAT,
+  contentType: 'text/event-stream; charset=utf-8',
+};
 
 /** The query parameter that carries the connect command (centrifuge-js); `connect` is the older name. */
 export const SSE_CONNECT_PARAMS = ['cf_connect', 'connect'] as const;
-
-/** Opens an emulation SSE stream; `connectFrame` is the decoded `cf_connect` parameter. */
-export function serveSse(
-  node: RealtimeNode,
-  req: IncomingMessage,
-  res: ServerResponse,
-  connectFrame: string,
-  options: ServeStreamOptions = {},
-): ResponseStreamTransport {
-  const transport = new ResponseStreamTransport(res, 'sse', true, SSE_FORMAT, encodeDisconnectPush, options);
-  transport.open({ ...streamHeaders(CONTENT_TYPE, req), ...options.headers });
-  const session = node.connect(transport, connectionMeta(req));
-  transport.attach(session);
-  session.handleFrame(connectFrame);
-  return transport;
-}
-
-/** Opens a unidirectional SSE stream; `connectCommand` comes from `uniConnectCommand`. */
-export function serveUniSse(
-  node: RealtimeNode,
-  req: IncomingMessage,
-  res: ServerResponse,
-  connectCommand: string,
-  options: ServeStreamOptions = {},
-): UniResponseStreamTransport {
-  return serveUniStream(node, 'uni_sse', SSE_FORMAT, CONTENT_TYPE, req, res, connectCommand, options);
-}

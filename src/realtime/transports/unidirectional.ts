@@ -24,11 +24,12 @@ import type { RealtimeNode } from '../realtime-node.js';
 import type { Session } from '../session.js';
 import type { TransportName } from '../transport.js';
 import {
-  connectionMeta,
   ResponseStreamTransport,
-  streamHeaders,
+  startStream,
   type ResponseStreamOptions,
+  type ServeStreamOptions,
   type StreamFormat,
+  type StreamKind,
 } from './response-stream.js';
 
 /** The id the connect command of a unidirectional connection gets (the reply is matched by it). */
@@ -145,29 +146,15 @@ export class UniResponseStreamTransport extends ResponseStreamTransport {
   }
 }
 
-export interface ServeUniOptions extends ResponseStreamOptions {
-  /** Further response headers (CORS). */
-  headers?: Record<string, string>;
-}
-
-/**
- * Opens a unidirectional stream on `res` and connects a session with `connectCommand` (from
- * `uniConnectCommand`).
- */
-export function serveUniStream(
+/** Opens a unidirectional stream of `kind` on `res`; `connectCommand` comes from `uniConnectCommand`. */
+export function serveUniResponseStream(
+  kind: StreamKind,
   node: RealtimeNode,
-  name: 'uni_sse' | 'uni_http_stream',
-  format: StreamFormat,
-  contentType: string,
   req: IncomingMessage,
   res: ServerResponse,
   connectCommand: string,
-  options: ServeUniOptions = {},
+  options: ServeStreamOptions = {},
 ): UniResponseStreamTransport {
-  const transport = new UniResponseStreamTransport(res, name, format, options);
-  transport.open({ ...streamHeaders(contentType, req), ...options.headers });
-  const session = node.connect(transport, connectionMeta(req));
-  transport.attach(session);
-  session.handleFrame(connectCommand);
-  return transport;
+  const transport = new UniResponseStreamTransport(res, kind.uniName, kind.format, options);
+  return startStream(node, req, transport, kind.contentType, connectCommand, options.headers);
 }

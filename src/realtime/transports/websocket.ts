@@ -7,12 +7,11 @@
  * got the same frame this turn, so a publication fanned out to N subscribers is encoded to
  * bytes once, not N times.
  */
-import type { IncomingMessage, Server } from 'node:http';
-import { WebSocketServer, type WebSocket } from 'ws';
+import type { Server } from 'node:http';
+import type { WebSocket } from 'ws';
 import type { RealtimeNode } from '../realtime-node.js';
-import type { Session } from '../session.js';
 import type { Transport } from '../transport.js';
-import { routeUpgrade } from '../../lib/upgrade-router.js';
+import { closeWithGrace, messageText, serveWebSocketEndpoint } from './ws-endpoint.js';
 
 export interface WebSocketOptions {
   /** Default /connection/websocket. */
@@ -28,14 +27,6 @@ export interface WebSocketHandle {
   close(): Promise<void>;
   /** Open sockets. */
   readonly size: number;
-}
-
-/** The WebSocket close reason is limited to 123 bytes. */
-function clampReason(reason: string): string {
-  if (Buffer.byteLength(reason) <= 123) return reason;
-  let r = reason.slice(0, 123);
-  while (Buffer.byteLength(r) > 123) r = r.slice(0, -1);
-  return r;
 }
 
 // One-entry cache: consecutive sockets flushing the same frame share its bytes.
@@ -115,66 +106,25 @@ class WebSocketTransport implements Transport {
     if (this.#closed) return;
     this.flush();
     this.#closed = true;
-    const ws = this.#ws;
-    if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) {
-      ws.close(code, clampReason(reason));
-      // A peer that does not read (a slow consumer) never answers the close frame.
-      const timer = setTimeout(() => ws.terminate(), this.#closeGraceMs);
-      timer.unref();
-      ws.once('close', () => clearTimeout(timer));
-    }
+    closeWithGrace(this.#ws, code, reason, this.#closeGraceMs);
   }
 }
 
 /** Serves the realtime protocol over WebSocket on `server`'s upgrade requests for `path`. */
 export function attachWebSocket(server: Server, node: RealtimeNode, options: WebSocketOptions = {}): WebSocketHandle {
-  const path = options.path ?? '/connection/websocket';
   const batch = options.batch ?? true;
   const closeGraceMs = options.closeGraceMs ?? 3000;
-  const wss = new WebSocketServer({
-    noServer: true,
-    clientTracking: false,
-    perMessageDeflate: false,
-    maxPayload: node.config.maxMessageBytes,
-    // Only the JSON protocol is spoken; a client that insists on protobuf gets no subprotocol and fails.
-    handleProtocols: () => false,
-  });
-  const sockets = new Set<WebSocket>();
-
-  const onConnection = (ws: WebSocket, req: IncomingMessage): void => {
-    sockets.add(ws);
-    const transport = new WebSocketTransport(ws, batch, closeGraceMs);
-    const meta: { remoteAddress?: string; userAgent?: string } = {};
-    if (req.socket.remoteAddress) meta.remoteAddress = req.socket.remoteAddress;
-    if (req.headers['user-agent']) meta.userAgent = req.headers['user-agent'];
-    const session: Session = node.connect(transport, meta);
-    ws.on('message', (data, isBinary) => {
-      // Text is the protocol; a binary message is read as UTF-8 JSON too rather than refused.
-      void isBinary;
-      session.handleFrame(Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.from(data as ArrayBuffer).toString('utf8'));
-    });
-    ws.on('error', () => {
-      // ws closes the socket after an error (e.g. a frame over maxPayload → 1009); 'close' follows.
-    });
-    ws.on('close', () => {
-      sockets.delete(ws);
-      session.onTransportClosed();
-    });
-  };
-
-  const unroute = routeUpgrade(server, path, (req, socket, head) => {
-    wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, req));
+  const path = options.path ?? '/connection/websocket';
+  const endpoint = serveWebSocketEndpoint(server, path, node.config.maxMessageBytes, (ws, meta) => {
+    const session = node.connect(new WebSocketTransport(ws, batch, closeGraceMs), meta);
+    ws.on('message', (data) => session.handleFrame(messageText(data)));
+    return session;
   });
 
   return {
     get size() {
-      return sockets.size;
+      return endpoint.sockets.size;
     },
-    async close() {
-      unroute();
-      for (const ws of sockets) ws.terminate();
-      sockets.clear();
-      await new Promise<void>((resolve) => wss.close(() => resolve()));
-    },
+    close: () => endpoint.close(),
   };
 }

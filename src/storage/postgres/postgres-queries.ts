@@ -1,29 +1,7 @@
 import type pg from 'pg';
 import type { Change, Channel, ClientNode, Link, NodeRecord, Post, Session } from '../../domain/types.js';
 import { MycelError } from '../../errors.js';
-import {
-  CHANGE_COLUMNS,
-  CHANNEL_COLUMNS,
-  CLIENT_NODE_COLUMNS,
-  LINK_COLUMNS,
-  NODE_COLUMNS,
-  POST_COLUMNS,
-  SESSION_COLUMNS,
-  toChange,
-  toChannel,
-  toClientNode,
-  toLink,
-  toNode,
-  toPost,
-  toSession,
-  type ChangeRow,
-  type ChannelRow,
-  type ClientNodeRow,
-  type LinkRow,
-  type NodeRow,
-  type PostRow,
-  type SessionRow,
-} from '../rows.js';
+import { CHANGE, CHANNEL, CLIENT_NODE, LINK, NODE, POST, SESSION } from '../rows.js';
 import type { ChangeHead, KeysetPosition } from '../storage.js';
 
 /** A pool (autocommit reads) or a checked-out client (inside a transaction). */
@@ -38,18 +16,18 @@ function q(name: string, text: string): { name: string; text: string } {
 }
 
 const SQL = {
-  getNode: q('get_node', `SELECT ${NODE_COLUMNS} FROM node`),
-  insertNode: q('insert_node', `INSERT INTO node (${NODE_COLUMNS}) VALUES ($1, $2, $3, $4)`),
+  getNode: q('get_node', `SELECT ${NODE.columns} FROM node`),
+  insertNode: q('insert_node', `INSERT INTO node (${NODE.columns}) VALUES ($1, $2, $3, $4)`),
   setOwnerPasswordHash: q('set_owner_password_hash', 'UPDATE node SET owner_password_hash = $1'),
 
-  getChannel: q('get_channel', `SELECT ${CHANNEL_COLUMNS} FROM channels WHERE id = $1`),
-  getChannelByName: q('get_channel_by_name', `SELECT ${CHANNEL_COLUMNS} FROM channels WHERE name = $1`),
-  listChannels: q('list_channels', `SELECT ${CHANNEL_COLUMNS} FROM channels ORDER BY created_at, id LIMIT $1`),
+  getChannel: q('get_channel', `SELECT ${CHANNEL.columns} FROM channels WHERE id = $1`),
+  getChannelByName: q('get_channel_by_name', `SELECT ${CHANNEL.columns} FROM channels WHERE name = $1`),
+  listChannels: q('list_channels', `SELECT ${CHANNEL.columns} FROM channels ORDER BY created_at, id LIMIT $1`),
   listChannelsAfter: q(
     'list_channels_after',
-    `SELECT ${CHANNEL_COLUMNS} FROM channels WHERE (created_at, id) > ($1, $2) ORDER BY created_at, id LIMIT $3`,
+    `SELECT ${CHANNEL.columns} FROM channels WHERE (created_at, id) > ($1, $2) ORDER BY created_at, id LIMIT $3`,
   ),
-  insertChannel: q('insert_channel', `INSERT INTO channels (${CHANNEL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`),
+  insertChannel: q('insert_channel', `INSERT INTO channels (${CHANNEL.columns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`),
   updateChannel: q(
     'update_channel',
     // name and namespace never change; leaving them out keeps the update HOT-eligible.
@@ -57,44 +35,44 @@ const SQL = {
   ),
   deleteChannel: q('delete_channel', 'DELETE FROM channels WHERE id = $1'),
 
-  getPost: q('get_post', `SELECT ${POST_COLUMNS} FROM posts WHERE id = $1`),
+  getPost: q('get_post', `SELECT ${POST.columns} FROM posts WHERE id = $1`),
   listPostsAsc: q(
     'list_posts_asc',
-    `SELECT ${POST_COLUMNS} FROM posts WHERE channel_id = $1 AND seq > $2 AND seq < $3 ORDER BY seq LIMIT $4`,
+    `SELECT ${POST.columns} FROM posts WHERE channel_id = $1 AND seq > $2 AND seq < $3 ORDER BY seq LIMIT $4`,
   ),
   listPostsDesc: q(
     'list_posts_desc',
-    `SELECT ${POST_COLUMNS} FROM posts WHERE channel_id = $1 AND seq > $2 AND seq < $3 ORDER BY seq DESC LIMIT $4`,
+    `SELECT ${POST.columns} FROM posts WHERE channel_id = $1 AND seq > $2 AND seq < $3 ORDER BY seq DESC LIMIT $4`,
   ),
-  insertPost: q('insert_post', `INSERT INTO posts (${POST_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`),
+  insertPost: q('insert_post', `INSERT INTO posts (${POST.columns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`),
   updatePost: q(
     'update_post',
     'UPDATE posts SET body = $1, meta = $2, blob_refs = $3, updated_at = $4, edited = $5, deleted = $6 WHERE id = $7',
   ),
 
-  getLink: q('get_link', `SELECT ${LINK_COLUMNS} FROM links WHERE id = $1`),
-  findLink: q('find_link', `SELECT ${LINK_COLUMNS} FROM links WHERE from_post_id = $1 AND to_post_id = $2 AND label = $3`),
-  listLinks: q('list_links', `SELECT ${LINK_COLUMNS} FROM links WHERE from_post_id = $1 OR to_post_id = $1 ORDER BY created_at, id`),
-  insertLink: q('insert_link', `INSERT INTO links (${LINK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)`),
+  getLink: q('get_link', `SELECT ${LINK.columns} FROM links WHERE id = $1`),
+  findLink: q('find_link', `SELECT ${LINK.columns} FROM links WHERE from_post_id = $1 AND to_post_id = $2 AND label = $3`),
+  listLinks: q('list_links', `SELECT ${LINK.columns} FROM links WHERE from_post_id = $1 OR to_post_id = $1 ORDER BY created_at, id`),
+  insertLink: q('insert_link', `INSERT INTO links (${LINK.columns}) VALUES ($1, $2, $3, $4, $5, $6)`),
   deleteLink: q('delete_link', 'DELETE FROM links WHERE id = $1'),
 
-  getChanges: q('get_changes', `SELECT ${CHANGE_COLUMNS} FROM changes WHERE serial >= $1 ORDER BY serial LIMIT $2`),
+  getChanges: q('get_changes', `SELECT ${CHANGE.columns} FROM changes WHERE serial >= $1 ORDER BY serial LIMIT $2`),
   readChangeHead: q('read_change_head', 'SELECT serial, hash FROM change_head WHERE id = 1'),
   // The row lock serialises every appender across processes until its transaction ends.
   lockChangeHead: q('lock_change_head', 'SELECT serial, hash FROM change_head WHERE id = 1 FOR UPDATE'),
   countChanges: q('count_changes', 'SELECT COUNT(*) AS n FROM changes'),
-  insertChange: q('insert_change', `INSERT INTO changes (${CHANGE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`),
+  insertChange: q('insert_change', `INSERT INTO changes (${CHANGE.columns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`),
   writeChangeHead: q('write_change_head', 'UPDATE change_head SET serial = $1, hash = $2 WHERE id = 1'),
 
-  getSession: q('get_session', `SELECT ${SESSION_COLUMNS} FROM sessions WHERE token_hash = $1`),
-  insertSession: q('insert_session', `INSERT INTO sessions (${SESSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5)`),
+  getSession: q('get_session', `SELECT ${SESSION.columns} FROM sessions WHERE token_hash = $1`),
+  insertSession: q('insert_session', `INSERT INTO sessions (${SESSION.columns}) VALUES ($1, $2, $3, $4, $5)`),
   deleteSession: q('delete_session', 'DELETE FROM sessions WHERE token_hash = $1'),
   deleteExpiredSessions: q('delete_expired_sessions', 'DELETE FROM sessions WHERE expires_at <= $1'),
 
-  getClientNode: q('get_client_node', `SELECT ${CLIENT_NODE_COLUMNS} FROM client_nodes WHERE id = $1`),
+  getClientNode: q('get_client_node', `SELECT ${CLIENT_NODE.columns} FROM client_nodes WHERE id = $1`),
   insertClientNode: q(
     'insert_client_node',
-    `INSERT INTO client_nodes (${CLIENT_NODE_COLUMNS}) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING`,
+    `INSERT INTO client_nodes (${CLIENT_NODE.columns}) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING`,
   ),
 } as const;
 
@@ -157,8 +135,14 @@ export class PostgresQueries {
     return res.rows as R[];
   }
 
-  private async one<R>(stmt: { name: string; text: string }, values: unknown[]): Promise<R | undefined> {
-    return (await this.rows<R>(stmt, values))[0];
+  /** The first row mapped by `read`, or null when there is none. */
+  private async one<R, T>(stmt: { name: string; text: string }, values: unknown[], read: (row: R) => T): Promise<T | null> {
+    const r = (await this.rows<R>(stmt, values))[0];
+    return r === undefined ? null : read(r);
+  }
+
+  private async all<R, T>(stmt: { name: string; text: string }, values: unknown[], read: (row: R) => T): Promise<T[]> {
+    return (await this.rows<R>(stmt, values)).map(read);
   }
 
   private async count(stmt: { name: string; text: string }, values: unknown[]): Promise<number> {
@@ -166,68 +150,56 @@ export class PostgresQueries {
     return res.rowCount ?? 0;
   }
 
-  async getNode(): Promise<NodeRecord | null> {
-    const r = await this.one<NodeRow>(SQL.getNode, []);
-    return r ? toNode(r) : null;
+  getNode(): Promise<NodeRecord | null> {
+    return this.one(SQL.getNode, [], NODE.read);
   }
 
-  async getChannel(id: string): Promise<Channel | null> {
-    const r = await this.one<ChannelRow>(SQL.getChannel, [id]);
-    return r ? toChannel(r) : null;
+  getChannel(id: string): Promise<Channel | null> {
+    return this.one(SQL.getChannel, [id], CHANNEL.read);
   }
 
-  async getChannelByName(name: string): Promise<Channel | null> {
-    const r = await this.one<ChannelRow>(SQL.getChannelByName, [name]);
-    return r ? toChannel(r) : null;
+  getChannelByName(name: string): Promise<Channel | null> {
+    return this.one(SQL.getChannelByName, [name], CHANNEL.read);
   }
 
   async listChannels(after: KeysetPosition | undefined, limit: number): Promise<Channel[]> {
     if (!(limit > 0)) return [];
-    const rows = after
-      ? await this.rows<ChannelRow>(SQL.listChannelsAfter, [after.createdAt, after.id, limit])
-      : await this.rows<ChannelRow>(SQL.listChannels, [limit]);
-    return rows.map(toChannel);
+    return after
+      ? this.all(SQL.listChannelsAfter, [after.createdAt, after.id, limit], CHANNEL.read)
+      : this.all(SQL.listChannels, [limit], CHANNEL.read);
   }
 
-  async getPost(id: string): Promise<Post | null> {
-    const r = await this.one<PostRow>(SQL.getPost, [id]);
-    return r ? toPost(r) : null;
+  getPost(id: string): Promise<Post | null> {
+    return this.one(SQL.getPost, [id], POST.read);
   }
 
   async listPosts(channelId: string, o: { afterSeq?: number; beforeSeq?: number; limit: number; reverse?: boolean }): Promise<Post[]> {
     if (!(o.limit > 0)) return [];
-    const rows = await this.rows<PostRow>(o.reverse ? SQL.listPostsDesc : SQL.listPostsAsc, [
-      channelId,
-      o.afterSeq ?? 0,
-      o.beforeSeq ?? NO_UPPER_BOUND,
-      o.limit,
-    ]);
-    return rows.map(toPost);
+    const values = [channelId, o.afterSeq ?? 0, o.beforeSeq ?? NO_UPPER_BOUND, o.limit];
+    return this.all(o.reverse ? SQL.listPostsDesc : SQL.listPostsAsc, values, POST.read);
   }
 
-  async getLink(id: string): Promise<Link | null> {
-    const r = await this.one<LinkRow>(SQL.getLink, [id]);
-    return r ? toLink(r) : null;
+  getLink(id: string): Promise<Link | null> {
+    return this.one(SQL.getLink, [id], LINK.read);
   }
 
-  async findLink(fromPostId: string, toPostId: string, label: string): Promise<Link | null> {
-    const r = await this.one<LinkRow>(SQL.findLink, [fromPostId, toPostId, label]);
-    return r ? toLink(r) : null;
+  findLink(fromPostId: string, toPostId: string, label: string): Promise<Link | null> {
+    return this.one(SQL.findLink, [fromPostId, toPostId, label], LINK.read);
   }
 
-  async listLinks(postId: string): Promise<Link[]> {
-    return (await this.rows<LinkRow>(SQL.listLinks, [postId])).map(toLink);
+  listLinks(postId: string): Promise<Link[]> {
+    return this.all(SQL.listLinks, [postId], LINK.read);
   }
 
   async getChanges(fromSerial: number, limit: number): Promise<Change[]> {
     if (!(limit > 0)) return [];
-    return (await this.rows<ChangeRow>(SQL.getChanges, [fromSerial, limit])).map(toChange);
+    return this.all(SQL.getChanges, [fromSerial, limit], CHANGE.read);
   }
 
   private async head(stmt: { name: string; text: string }): Promise<ChangeHead> {
-    const r = await this.one<ChangeHead>(stmt, []);
+    const r = await this.one(stmt, [], (h: ChangeHead) => ({ serial: h.serial, hash: h.hash }));
     if (!r) throw new MycelError('INTERNAL', { reason: 'change_head row is missing; has the schema been migrated?' });
-    return { serial: r.serial, hash: r.hash };
+    return r;
   }
 
   readChangeHead(): Promise<ChangeHead> {
@@ -239,17 +211,15 @@ export class PostgresQueries {
   }
 
   async countChanges(): Promise<number> {
-    return (await this.one<{ n: number }>(SQL.countChanges, []))!.n;
+    return (await this.rows<{ n: number }>(SQL.countChanges, []))[0]!.n;
   }
 
-  async getSession(tokenHash: string): Promise<Session | null> {
-    const r = await this.one<SessionRow>(SQL.getSession, [tokenHash]);
-    return r ? toSession(r) : null;
+  getSession(tokenHash: string): Promise<Session | null> {
+    return this.one(SQL.getSession, [tokenHash], SESSION.read);
   }
 
-  async getClientNode(id: string): Promise<ClientNode | null> {
-    const r = await this.one<ClientNodeRow>(SQL.getClientNode, [id]);
-    return r ? toClientNode(r) : null;
+  getClientNode(id: string): Promise<ClientNode | null> {
+    return this.one(SQL.getClientNode, [id], CLIENT_NODE.read);
   }
 
   /** Versions recorded in schema_migrations; empty before the first migration. */
@@ -264,7 +234,7 @@ export class PostgresQueries {
   }
 
   async insertNode(n: NodeRecord): Promise<void> {
-    await this.db.query({ ...SQL.insertNode, values: [n.id, n.name, n.createdAt, n.ownerPasswordHash] });
+    await this.count(SQL.insertNode, NODE.values(n));
   }
 
   async setOwnerPasswordHash(hash: string): Promise<void> {
@@ -272,12 +242,11 @@ export class PostgresQueries {
   }
 
   async insertChannel(c: Channel): Promise<void> {
-    await this.count(SQL.insertChannel, [c.id, c.name, c.namespace, c.description, c.originNodeId, c.createdAt, c.updatedAt, c.lastSeq]);
+    await this.count(SQL.insertChannel, CHANNEL.values(c));
   }
 
   async updateChannel(c: Channel): Promise<void> {
-    const n = await this.count(SQL.updateChannel, [c.description, c.updatedAt, c.lastSeq, c.id]);
-    if (n === 0) throw new MycelError('CHANNEL_NOT_FOUND', { channelId: c.id });
+    if ((await this.count(SQL.updateChannel, CHANNEL.updateValues(c))) === 0) throw new MycelError('CHANNEL_NOT_FOUND', { channelId: c.id });
   }
 
   async deleteChannel(id: string): Promise<void> {
@@ -285,37 +254,15 @@ export class PostgresQueries {
   }
 
   async insertPost(p: Post): Promise<void> {
-    await this.count(SQL.insertPost, [
-      p.id,
-      p.channelId,
-      p.seq,
-      p.author,
-      p.body,
-      JSON.stringify(p.meta),
-      JSON.stringify(p.blobRefs),
-      p.originNodeId,
-      p.createdAt,
-      p.updatedAt,
-      p.edited,
-      p.deleted,
-    ]);
+    await this.count(SQL.insertPost, POST.values(p));
   }
 
   async updatePost(p: Post): Promise<void> {
-    const n = await this.count(SQL.updatePost, [
-      p.body,
-      JSON.stringify(p.meta),
-      JSON.stringify(p.blobRefs),
-      p.updatedAt,
-      p.edited,
-      p.deleted,
-      p.id,
-    ]);
-    if (n === 0) throw new MycelError('POST_NOT_FOUND', { postId: p.id });
+    if ((await this.count(SQL.updatePost, POST.updateValues(p))) === 0) throw new MycelError('POST_NOT_FOUND', { postId: p.id });
   }
 
   async insertLink(l: Link): Promise<void> {
-    await this.count(SQL.insertLink, [l.id, l.fromPostId, l.toPostId, l.label, l.originNodeId, l.createdAt]);
+    await this.count(SQL.insertLink, LINK.values(l));
   }
 
   async deleteLink(id: string): Promise<void> {
@@ -324,17 +271,7 @@ export class PostgresQueries {
 
   /** Inserts a change row; the caller has checked it follows the head it holds locked. */
   async insertChange(c: Change): Promise<void> {
-    await this.count(SQL.insertChange, [
-      c.serial,
-      c.originNodeId,
-      c.originSerial,
-      c.type,
-      c.payloadVersion,
-      JSON.stringify(c.payload),
-      c.createdAt,
-      c.prevHash,
-      c.hash,
-    ]);
+    await this.count(SQL.insertChange, CHANGE.values(c));
   }
 
   async writeChangeHead(head: ChangeHead): Promise<void> {
@@ -342,7 +279,7 @@ export class PostgresQueries {
   }
 
   async insertSession(s: Session): Promise<void> {
-    await this.count(SQL.insertSession, [s.tokenHash, s.subjectKind, s.subjectId, s.createdAt, s.expiresAt]);
+    await this.count(SQL.insertSession, SESSION.values(s));
   }
 
   async deleteSession(tokenHash: string): Promise<void> {
@@ -354,6 +291,6 @@ export class PostgresQueries {
   }
 
   async insertClientNode(n: ClientNode): Promise<boolean> {
-    return (await this.count(SQL.insertClientNode, [n.id, n.passwordHash, n.asOwner, n.createdAt])) === 1;
+    return (await this.count(SQL.insertClientNode, CLIENT_NODE.values(n))) === 1;
   }
 }

@@ -1,10 +1,9 @@
 import pg from 'pg';
-import type { Change, Channel, ClientNode, Link, NodeRecord, Post, Session } from '../../domain/types.js';
 import { MycelError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { CURRENT_SCHEMA_VERSION, pendingMigrations, SCHEMA_MIGRATIONS_DDL } from '../migrations/index.js';
-import type { ChangeHead, ListOptions, MigrationReport, Storage, StorageTx, TxWork } from '../storage.js';
-import { PendingHead } from '../pending-head.js';
+import type { MigrationReport, Storage, TxWork } from '../storage.js';
+import { QueryReader, QueryTx, type ConstraintMappers, type MaybePromise } from '../query-tx.js';
 import { isConnectionError, PostgresQueries, toStorageError, type ConstraintMapper } from './postgres-queries.js';
 
 export interface PostgresStorageOptions {
@@ -47,36 +46,22 @@ function closedError(): MycelError {
 }
 
 // Constraint failures a caller can explain, mapped to their domain codes.
-const channelConstraint =
-  (name: string): ConstraintMapper =>
-  (_state, constraint) =>
-    constraint === 'channels_name_key' ? new MycelError('CHANNEL_EXISTS', { name }) : undefined;
-const postConstraint =
-  (channelId: string): ConstraintMapper =>
-  (state) =>
-    state === '23503' ? new MycelError('CHANNEL_NOT_FOUND', { channelId }) : undefined;
-const linkConstraint =
-  (l: Link): ConstraintMapper =>
-  (state, constraint) => {
+const constraints: ConstraintMappers<ConstraintMapper> = {
+  channel: (name) => (_state, constraint) => (constraint === 'channels_name_key' ? new MycelError('CHANNEL_EXISTS', { name }) : undefined),
+  post: (channelId) => (state) => (state === '23503' ? new MycelError('CHANNEL_NOT_FOUND', { channelId }) : undefined),
+  link: (l) => (state, constraint) => {
     if (state === '23503') return new MycelError('POST_NOT_FOUND', { fromPostId: l.fromPostId, toPostId: l.toPostId });
     if (constraint === 'links_from_post_id_to_post_id_label_key') {
       return new MycelError('LINK_EXISTS', { fromPostId: l.fromPostId, toPostId: l.toPostId, label: l.label });
     }
     return undefined;
-  };
+  },
+};
 
 /** A write transaction on one checked-out client; only valid until its transaction ends. */
-class PostgresTx implements StorageTx {
-  private open = true;
-  private readonly q: PostgresQueries;
-  readonly head = new PendingHead();
-
+class PostgresTx extends QueryTx<PostgresQueries, ConstraintMapper> {
   constructor(client: pg.PoolClient) {
-    this.q = new PostgresQueries(client);
-  }
-
-  end(): void {
-    this.open = false;
+    super(new PostgresQueries(client), constraints);
   }
 
   /** Takes the head lock now. Must run at the top level: a savepoint rollback would drop it. */
@@ -84,76 +69,14 @@ class PostgresTx implements StorageTx {
     this.head.loaded(await this.q.lockChangeHead());
   }
 
-  /** Writes the head row if appends moved it; called right before COMMIT. */
-  async flushHead(): Promise<void> {
-    const head = this.head.toWrite();
-    if (head) await this.q.writeChangeHead(head);
-  }
-
-  private async run<T>(fn: (q: PostgresQueries) => Promise<T>, constraint?: ConstraintMapper): Promise<T> {
-    if (!this.open) throw new MycelError('INTERNAL', { reason: 'the transaction has already ended' });
+  protected override async run<T>(fn: (q: PostgresQueries) => MaybePromise<T>, constraint?: ConstraintMapper): Promise<T> {
+    const q = this.live();
     try {
-      return await fn(this.q);
+      return await fn(q);
     } catch (err) {
       throw toStorageError(err, constraint);
     }
   }
-
-  lockChangeHead(): Promise<ChangeHead> {
-    return this.run(async (q) => {
-      const held = this.head.current;
-      // A plain transaction has no savepoints, so a lock taken here holds until its end; a
-      // batch took it at its top level before any work ran.
-      return held ? { ...held } : this.head.loaded(await q.lockChangeHead());
-    });
-  }
-
-  readChangeHead(): Promise<ChangeHead> {
-    return this.run(async (q) => {
-      const held = this.head.current;
-      return held ? { ...held } : q.readChangeHead();
-    });
-  }
-
-  insertChange(c: Change): Promise<void> {
-    return this.run(async (q) => {
-      if (this.head.current === null) this.head.loaded(await q.lockChangeHead());
-      this.head.check(c);
-      await q.insertChange(c);
-      this.head.advance(c);
-    });
-  }
-
-  getNode() { return this.run((q) => q.getNode()); }
-  getChannel(id: string) { return this.run((q) => q.getChannel(id)); }
-  getChannelByName(name: string) { return this.run((q) => q.getChannelByName(name)); }
-  listChannels(o: ListOptions) { return this.run((q) => q.listChannels(o.after, o.limit)); }
-  getPost(id: string) { return this.run((q) => q.getPost(id)); }
-  listPosts(channelId: string, o: { afterSeq?: number; beforeSeq?: number; limit: number; reverse?: boolean }) {
-    return this.run((q) => q.listPosts(channelId, o));
-  }
-  getLink(id: string) { return this.run((q) => q.getLink(id)); }
-  findLink(fromPostId: string, toPostId: string, label: string) { return this.run((q) => q.findLink(fromPostId, toPostId, label)); }
-  listLinks(postId: string) { return this.run((q) => q.listLinks(postId)); }
-  getChanges(fromSerial: number, limit: number) { return this.run((q) => q.getChanges(fromSerial, limit)); }
-  countChanges() { return this.run((q) => q.countChanges()); }
-  getSession(tokenHash: string) { return this.run((q) => q.getSession(tokenHash)); }
-  getClientNode(id: string) { return this.run((q) => q.getClientNode(id)); }
-  schemaVersion() { return this.run((q) => q.schemaVersion()); }
-
-  insertNode(node: NodeRecord) { return this.run((q) => q.insertNode(node)); }
-  setOwnerPasswordHash(hash: string) { return this.run((q) => q.setOwnerPasswordHash(hash)); }
-  insertChannel(c: Channel) { return this.run((q) => q.insertChannel(c), channelConstraint(c.name)); }
-  updateChannel(c: Channel) { return this.run((q) => q.updateChannel(c), channelConstraint(c.name)); }
-  deleteChannel(id: string) { return this.run((q) => q.deleteChannel(id)); }
-  insertPost(p: Post) { return this.run((q) => q.insertPost(p), postConstraint(p.channelId)); }
-  updatePost(p: Post) { return this.run((q) => q.updatePost(p)); }
-  insertLink(l: Link) { return this.run((q) => q.insertLink(l), linkConstraint(l)); }
-  deleteLink(id: string) { return this.run((q) => q.deleteLink(id)); }
-  insertSession(s: Session) { return this.run((q) => q.insertSession(s)); }
-  deleteSession(tokenHash: string) { return this.run((q) => q.deleteSession(tokenHash)); }
-  deleteExpiredSessions(now: number) { return this.run((q) => q.deleteExpiredSessions(now)); }
-  insertClientNode(n: ClientNode) { return this.run((q) => q.insertClientNode(n)); }
 }
 
 /**
@@ -162,7 +85,7 @@ class PostgresTx implements StorageTx {
  * row lock (SELECT … FOR UPDATE), which serialises appenders across all processes sharing the
  * database, so serials stay gapless and unique.
  */
-export class PostgresStorage implements Storage {
+export class PostgresStorage extends QueryReader<PostgresQueries> implements Storage {
   readonly dialect = 'postgres' as const;
   private readonly pool: pg.Pool;
   private readonly q: PostgresQueries;
@@ -171,6 +94,7 @@ export class PostgresStorage implements Storage {
   private closing: Promise<void> | null = null;
 
   constructor(options: PostgresStorageOptions) {
+    super();
     if (options.schema !== undefined && !SCHEMA_NAME.test(options.schema)) {
       throw new MycelError('CONFIG_INVALID', { key: 'database.schema', reason: 'a schema name is lower-case letters, digits and _ (at most 63)' });
     }
@@ -196,7 +120,7 @@ export class PostgresStorage implements Storage {
     this.q = new PostgresQueries(this.pool);
   }
 
-  private async read<T>(fn: (q: PostgresQueries) => Promise<T>): Promise<T> {
+  protected override async run<T>(fn: (q: PostgresQueries) => MaybePromise<T>): Promise<T> {
     if (this.closed) throw closedError();
     try {
       return await fn(this.q);
@@ -204,24 +128,6 @@ export class PostgresStorage implements Storage {
       throw toStorageError(err);
     }
   }
-
-  getNode() { return this.read((q) => q.getNode()); }
-  getChannel(id: string) { return this.read((q) => q.getChannel(id)); }
-  getChannelByName(name: string) { return this.read((q) => q.getChannelByName(name)); }
-  listChannels(o: ListOptions) { return this.read((q) => q.listChannels(o.after, o.limit)); }
-  getPost(id: string) { return this.read((q) => q.getPost(id)); }
-  listPosts(channelId: string, o: { afterSeq?: number; beforeSeq?: number; limit: number; reverse?: boolean }) {
-    return this.read((q) => q.listPosts(channelId, o));
-  }
-  getLink(id: string) { return this.read((q) => q.getLink(id)); }
-  findLink(fromPostId: string, toPostId: string, label: string) { return this.read((q) => q.findLink(fromPostId, toPostId, label)); }
-  listLinks(postId: string) { return this.read((q) => q.listLinks(postId)); }
-  getChanges(fromSerial: number, limit: number) { return this.read((q) => q.getChanges(fromSerial, limit)); }
-  readChangeHead() { return this.read((q) => q.readChangeHead()); }
-  countChanges() { return this.read((q) => q.countChanges()); }
-  getSession(tokenHash: string) { return this.read((q) => q.getSession(tokenHash)); }
-  getClientNode(id: string) { return this.read((q) => q.getClientNode(id)); }
-  schemaVersion() { return this.read((q) => q.schemaVersion()); }
 
   /**
    * Runs `fn` on one checked-out client. The client goes back to the pool only when `fn` left
@@ -285,13 +191,48 @@ export class PostgresStorage implements Storage {
   }
 
   transaction<T>(work: TxWork<T>): Promise<T> {
+    return this.inTransaction(false, (tx) => work(tx));
+  }
+
+  transactionBatch(works: readonly TxWork[]): Promise<PromiseSettledResult<unknown>[]> {
+    // Every batch of the write path appends, so the batch takes the head lock at its top
+    // level at once: taken inside a work's savepoint, a rollback of that work would drop it.
+    return this.inTransaction(true, async (tx, client) => {
+      const results: PromiseSettledResult<unknown>[] = new Array(works.length);
+      // Savepoint statements travel with their neighbours: one round trip per work.
+      if (works.length > 0) await client.query('SAVEPOINT work');
+      for (let i = 0; i < works.length; i++) {
+        const mark = tx.head.mark();
+        try {
+          const value = await works[i]!(tx);
+          // Fails (25P02) when the work swallowed a failed statement; then it is rolled back below.
+          await client.query(i === works.length - 1 ? 'RELEASE SAVEPOINT work' : 'RELEASE SAVEPOINT work; SAVEPOINT work');
+          results[i] = { status: 'fulfilled', value };
+        } catch (reason) {
+          // ROLLBACK TO keeps the savepoint, at the very point where the next work starts.
+          await client.query('ROLLBACK TO SAVEPOINT work');
+          tx.head.restore(mark);
+          results[i] = { status: 'rejected', reason: toStorageError(reason) };
+        }
+      }
+      return results;
+    });
+  }
+
+  /**
+   * Runs `body` in one transaction on a checked-out client: rolls back when it throws, else
+   * commits. `lockHead` takes the head lock first, outside `body`'s rollback (a failure there
+   * leaves the client unclean, so it is destroyed).
+   */
+  private inTransaction<T>(lockHead: boolean, body: (tx: PostgresTx, client: pg.PoolClient) => Promise<T>): Promise<T> {
     return this.withClient(async (client, markClean) => {
       markClean(false);
       await client.query('BEGIN');
       const tx = new PostgresTx(client);
+      if (lockHead) await tx.lockHeadAtTop();
       let result: T;
       try {
-        result = await work(tx);
+        result = await body(tx, client);
       } catch (err) {
         tx.end();
         await client.query('ROLLBACK');
@@ -302,45 +243,6 @@ export class PostgresStorage implements Storage {
       await this.commit(client, tx);
       markClean(true);
       return result;
-    });
-  }
-
-  transactionBatch(works: readonly TxWork[]): Promise<PromiseSettledResult<unknown>[]> {
-    return this.withClient(async (client, markClean) => {
-      markClean(false);
-      await client.query('BEGIN');
-      const tx = new PostgresTx(client);
-      // Every batch of the write path appends, so the batch takes the head lock at its top
-      // level at once: taken inside a work's savepoint, a rollback of that work would drop it.
-      await tx.lockHeadAtTop();
-      const results: PromiseSettledResult<unknown>[] = new Array(works.length);
-      try {
-        // Savepoint statements travel with their neighbours: one round trip per work.
-        if (works.length > 0) await client.query('SAVEPOINT work');
-        for (let i = 0; i < works.length; i++) {
-          const mark = tx.head.mark();
-          try {
-            const value = await works[i]!(tx);
-            // Fails (25P02) when the work swallowed a failed statement; then it is rolled back below.
-            await client.query(i === works.length - 1 ? 'RELEASE SAVEPOINT work' : 'RELEASE SAVEPOINT work; SAVEPOINT work');
-            results[i] = { status: 'fulfilled', value };
-          } catch (reason) {
-            // ROLLBACK TO keeps the savepoint, at the very point where the next work starts.
-            await client.query('ROLLBACK TO SAVEPOINT work');
-            tx.head.restore(mark);
-            results[i] = { status: 'rejected', reason: toStorageError(reason) };
-          }
-        }
-      } catch (err) {
-        tx.end();
-        await client.query('ROLLBACK');
-        markClean(true);
-        throw err;
-      }
-      tx.end();
-      await this.commit(client, tx);
-      markClean(true);
-      return results;
     });
   }
 

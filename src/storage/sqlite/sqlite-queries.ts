@@ -1,29 +1,7 @@
 import Database from 'better-sqlite3';
 import type { Change, Channel, ClientNode, Link, NodeRecord, Post, Session } from '../../domain/types.js';
 import { MycelError } from '../../errors.js';
-import {
-  CHANGE_COLUMNS,
-  CHANNEL_COLUMNS,
-  CLIENT_NODE_COLUMNS,
-  LINK_COLUMNS,
-  NODE_COLUMNS,
-  POST_COLUMNS,
-  SESSION_COLUMNS,
-  toChange,
-  toChannel,
-  toClientNode,
-  toLink,
-  toNode,
-  toPost,
-  toSession,
-  type ChangeRow,
-  type ChannelRow,
-  type ClientNodeRow,
-  type LinkRow,
-  type NodeRow,
-  type PostRow,
-  type SessionRow,
-} from '../rows.js';
+import { CHANGE, CHANNEL, CLIENT_NODE, LINK, NODE, POST, SESSION } from '../rows.js';
 import type { ChangeHead, KeysetPosition } from '../storage.js';
 
 /*
@@ -38,44 +16,44 @@ const SQL = {
   release: 'RELEASE work',
   rollbackTo: 'ROLLBACK TO work',
 
-  getNode: `SELECT ${NODE_COLUMNS} FROM node`,
-  insertNode: `INSERT INTO node (${NODE_COLUMNS}) VALUES (?, ?, ?, ?)`,
+  getNode: `SELECT ${NODE.columns} FROM node`,
+  insertNode: `INSERT INTO node (${NODE.columns}) VALUES (?, ?, ?, ?)`,
   setOwnerPasswordHash: 'UPDATE node SET owner_password_hash = ?',
 
-  getChannel: `SELECT ${CHANNEL_COLUMNS} FROM channels WHERE id = ?`,
-  getChannelByName: `SELECT ${CHANNEL_COLUMNS} FROM channels WHERE name = ?`,
-  listChannels: `SELECT ${CHANNEL_COLUMNS} FROM channels ORDER BY created_at, id LIMIT ?`,
-  listChannelsAfter: `SELECT ${CHANNEL_COLUMNS} FROM channels WHERE (created_at, id) > (?, ?) ORDER BY created_at, id LIMIT ?`,
-  insertChannel: `INSERT INTO channels (${CHANNEL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+  getChannel: `SELECT ${CHANNEL.columns} FROM channels WHERE id = ?`,
+  getChannelByName: `SELECT ${CHANNEL.columns} FROM channels WHERE name = ?`,
+  listChannels: `SELECT ${CHANNEL.columns} FROM channels ORDER BY created_at, id LIMIT ?`,
+  listChannelsAfter: `SELECT ${CHANNEL.columns} FROM channels WHERE (created_at, id) > (?, ?) ORDER BY created_at, id LIMIT ?`,
+  insertChannel: `INSERT INTO channels (${CHANNEL.columns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
   // name and namespace never change: leaving them out spares the unique index a rewrite per post.
   updateChannel: 'UPDATE channels SET description = ?, updated_at = ?, last_seq = ? WHERE id = ?',
   deleteChannel: 'DELETE FROM channels WHERE id = ?',
 
-  getPost: `SELECT ${POST_COLUMNS} FROM posts WHERE id = ?`,
-  listPostsAsc: `SELECT ${POST_COLUMNS} FROM posts WHERE channel_id = ? AND seq > ? AND seq < ? ORDER BY seq LIMIT ?`,
-  listPostsDesc: `SELECT ${POST_COLUMNS} FROM posts WHERE channel_id = ? AND seq > ? AND seq < ? ORDER BY seq DESC LIMIT ?`,
-  insertPost: `INSERT INTO posts (${POST_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  getPost: `SELECT ${POST.columns} FROM posts WHERE id = ?`,
+  listPostsAsc: `SELECT ${POST.columns} FROM posts WHERE channel_id = ? AND seq > ? AND seq < ? ORDER BY seq LIMIT ?`,
+  listPostsDesc: `SELECT ${POST.columns} FROM posts WHERE channel_id = ? AND seq > ? AND seq < ? ORDER BY seq DESC LIMIT ?`,
+  insertPost: `INSERT INTO posts (${POST.columns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   updatePost: 'UPDATE posts SET body = ?, meta = ?, blob_refs = ?, updated_at = ?, edited = ?, deleted = ? WHERE id = ?',
 
-  getLink: `SELECT ${LINK_COLUMNS} FROM links WHERE id = ?`,
-  findLink: `SELECT ${LINK_COLUMNS} FROM links WHERE from_post_id = ? AND to_post_id = ? AND label = ?`,
-  listLinks: `SELECT ${LINK_COLUMNS} FROM links WHERE from_post_id = ? OR to_post_id = ? ORDER BY created_at, id`,
-  insertLink: `INSERT INTO links (${LINK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)`,
+  getLink: `SELECT ${LINK.columns} FROM links WHERE id = ?`,
+  findLink: `SELECT ${LINK.columns} FROM links WHERE from_post_id = ? AND to_post_id = ? AND label = ?`,
+  listLinks: `SELECT ${LINK.columns} FROM links WHERE from_post_id = ? OR to_post_id = ? ORDER BY created_at, id`,
+  insertLink: `INSERT INTO links (${LINK.columns}) VALUES (?, ?, ?, ?, ?, ?)`,
   deleteLink: 'DELETE FROM links WHERE id = ?',
 
-  getChanges: `SELECT ${CHANGE_COLUMNS} FROM changes WHERE serial >= ? ORDER BY serial LIMIT ?`,
+  getChanges: `SELECT ${CHANGE.columns} FROM changes WHERE serial >= ? ORDER BY serial LIMIT ?`,
   readChangeHead: 'SELECT serial, hash FROM change_head WHERE id = 1',
   countChanges: 'SELECT COUNT(*) AS n FROM changes',
-  insertChange: `INSERT INTO changes (${CHANGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  insertChange: `INSERT INTO changes (${CHANGE.columns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   writeChangeHead: 'UPDATE change_head SET serial = ?, hash = ? WHERE id = 1',
 
-  getSession: `SELECT ${SESSION_COLUMNS} FROM sessions WHERE token_hash = ?`,
-  insertSession: `INSERT INTO sessions (${SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?)`,
+  getSession: `SELECT ${SESSION.columns} FROM sessions WHERE token_hash = ?`,
+  insertSession: `INSERT INTO sessions (${SESSION.columns}) VALUES (?, ?, ?, ?, ?)`,
   deleteSession: 'DELETE FROM sessions WHERE token_hash = ?',
   deleteExpiredSessions: 'DELETE FROM sessions WHERE expires_at <= ?',
 
-  getClientNode: `SELECT ${CLIENT_NODE_COLUMNS} FROM client_nodes WHERE id = ?`,
-  insertClientNode: `INSERT INTO client_nodes (${CLIENT_NODE_COLUMNS}) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+  getClientNode: `SELECT ${CLIENT_NODE.columns} FROM client_nodes WHERE id = ?`,
+  insertClientNode: `INSERT INTO client_nodes (${CLIENT_NODE.columns}) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
 
   hasMigrationsTable: "SELECT 1 AS present FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'",
   migrationVersions: 'SELECT version FROM schema_migrations ORDER BY version',
@@ -113,7 +91,8 @@ export function toStorageError(err: unknown, constraint?: (code: string, message
   return err;
 }
 
-const bool = (b: boolean): number => (b ? 1 : 0);
+/** SQLite stores booleans as 0/1 (better-sqlite3 binds no booleans). */
+const bindable = (v: unknown): unknown => (typeof v === 'boolean' ? (v ? 1 : 0) : v);
 
 /**
  * The statements of one SQLite connection, prepared once and cached. Synchronous like
@@ -155,69 +134,77 @@ export class SqliteQueries {
     this.stmt('release').run();
   }
 
+  /** The first row mapped by `read`, or null when there is none. */
+  private one<R, T>(key: SqlKey, values: unknown[], read: (row: R) => T): T | null {
+    const r = this.stmt(key).get(values) as R | undefined;
+    return r === undefined ? null : read(r);
+  }
+
+  private all<R, T>(key: SqlKey, values: unknown[], read: (row: R) => T): T[] {
+    return (this.stmt(key).all(values) as R[]).map(read);
+  }
+
+  /** Runs a write and returns how many rows it changed. */
+  private write(key: SqlKey, values: unknown[]): number {
+    return this.stmt(key).run(values.map(bindable)).changes;
+  }
+
   // Reads.
   getNode(): NodeRecord | null {
-    const r = this.stmt('getNode').get() as NodeRow | undefined;
-    return r ? toNode(r) : null;
+    return this.one('getNode', [], NODE.read);
   }
 
   getChannel(id: string): Channel | null {
-    const r = this.stmt('getChannel').get(id) as ChannelRow | undefined;
-    return r ? toChannel(r) : null;
+    return this.one('getChannel', [id], CHANNEL.read);
   }
 
   getChannelByName(name: string): Channel | null {
-    const r = this.stmt('getChannelByName').get(name) as ChannelRow | undefined;
-    return r ? toChannel(r) : null;
+    return this.one('getChannelByName', [name], CHANNEL.read);
   }
 
   listChannels(after: KeysetPosition | undefined, limit: number): Channel[] {
     if (!(limit > 0)) return [];
-    const rows = (
-      after ? this.stmt('listChannelsAfter').all(after.createdAt, after.id, limit) : this.stmt('listChannels').all(limit)
-    ) as ChannelRow[];
-    return rows.map(toChannel);
+    return after
+      ? this.all('listChannelsAfter', [after.createdAt, after.id, limit], CHANNEL.read)
+      : this.all('listChannels', [limit], CHANNEL.read);
   }
 
   getPost(id: string): Post | null {
-    const r = this.stmt('getPost').get(id) as PostRow | undefined;
-    return r ? toPost(r) : null;
+    return this.one('getPost', [id], POST.read);
   }
 
   listPosts(channelId: string, o: { afterSeq?: number; beforeSeq?: number; limit: number; reverse?: boolean }): Post[] {
     if (!(o.limit > 0)) return [];
-    const rows = this.stmt(o.reverse ? 'listPostsDesc' : 'listPostsAsc').all(
-      channelId,
-      o.afterSeq ?? 0,
-      o.beforeSeq ?? NO_UPPER_BOUND,
-      o.limit,
-    ) as PostRow[];
-    return rows.map(toPost);
+    const values = [channelId, o.afterSeq ?? 0, o.beforeSeq ?? NO_UPPER_BOUND, o.limit];
+    return this.all(o.reverse ? 'listPostsDesc' : 'listPostsAsc', values, POST.read);
   }
 
   getLink(id: string): Link | null {
-    const r = this.stmt('getLink').get(id) as LinkRow | undefined;
-    return r ? toLink(r) : null;
+    return this.one('getLink', [id], LINK.read);
   }
 
   findLink(fromPostId: string, toPostId: string, label: string): Link | null {
-    const r = this.stmt('findLink').get(fromPostId, toPostId, label) as LinkRow | undefined;
-    return r ? toLink(r) : null;
+    return this.one('findLink', [fromPostId, toPostId, label], LINK.read);
   }
 
   listLinks(postId: string): Link[] {
-    return (this.stmt('listLinks').all(postId, postId) as LinkRow[]).map(toLink);
+    return this.all('listLinks', [postId, postId], LINK.read);
   }
 
   getChanges(fromSerial: number, limit: number): Change[] {
     if (!(limit > 0)) return [];
-    return (this.stmt('getChanges').all(fromSerial, limit) as ChangeRow[]).map(toChange);
+    return this.all('getChanges', [fromSerial, limit], CHANGE.read);
   }
 
   readChangeHead(): ChangeHead {
-    const r = this.stmt('readChangeHead').get() as ChangeHead | undefined;
+    const r = this.one('readChangeHead', [], (h: ChangeHead) => ({ serial: h.serial, hash: h.hash }));
     if (!r) throw new MycelError('INTERNAL', { reason: 'change_head row is missing; has the schema been migrated?' });
-    return { serial: r.serial, hash: r.hash };
+    return r;
+  }
+
+  /** BEGIN IMMEDIATE already holds the database's write lock, so reading the head is locking it. */
+  lockChangeHead(): ChangeHead {
+    return this.readChangeHead();
   }
 
   countChanges(): number {
@@ -225,13 +212,11 @@ export class SqliteQueries {
   }
 
   getSession(tokenHash: string): Session | null {
-    const r = this.stmt('getSession').get(tokenHash) as SessionRow | undefined;
-    return r ? toSession(r) : null;
+    return this.one('getSession', [tokenHash], SESSION.read);
   }
 
   getClientNode(id: string): ClientNode | null {
-    const r = this.stmt('getClientNode').get(id) as ClientNodeRow | undefined;
-    return r ? toClientNode(r) : null;
+    return this.one('getClientNode', [id], CLIENT_NODE.read);
   }
 
   /** Versions recorded in schema_migrations; empty before the first migration. */
@@ -246,100 +231,67 @@ export class SqliteQueries {
 
   // Writes (only ever called on the write connection, inside BEGIN IMMEDIATE).
   insertNode(n: NodeRecord): void {
-    this.stmt('insertNode').run(n.id, n.name, n.createdAt, n.ownerPasswordHash);
+    this.write('insertNode', NODE.values(n));
   }
 
   setOwnerPasswordHash(hash: string): void {
-    if (this.stmt('setOwnerPasswordHash').run(hash).changes === 0) throw new MycelError('NODE_NOT_INITIALIZED');
+    if (this.write('setOwnerPasswordHash', [hash]) === 0) throw new MycelError('NODE_NOT_INITIALIZED');
   }
 
   insertChannel(c: Channel): void {
-    this.stmt('insertChannel').run(c.id, c.name, c.namespace, c.description, c.originNodeId, c.createdAt, c.updatedAt, c.lastSeq);
+    this.write('insertChannel', CHANNEL.values(c));
   }
 
   updateChannel(c: Channel): void {
-    const r = this.stmt('updateChannel').run(c.description, c.updatedAt, c.lastSeq, c.id);
-    if (r.changes === 0) throw new MycelError('CHANNEL_NOT_FOUND', { channelId: c.id });
+    if (this.write('updateChannel', CHANNEL.updateValues(c)) === 0) throw new MycelError('CHANNEL_NOT_FOUND', { channelId: c.id });
   }
 
   deleteChannel(id: string): void {
-    if (this.stmt('deleteChannel').run(id).changes === 0) throw new MycelError('CHANNEL_NOT_FOUND', { channelId: id });
+    if (this.write('deleteChannel', [id]) === 0) throw new MycelError('CHANNEL_NOT_FOUND', { channelId: id });
   }
 
   insertPost(p: Post): void {
-    this.stmt('insertPost').run(
-      p.id,
-      p.channelId,
-      p.seq,
-      p.author,
-      p.body,
-      JSON.stringify(p.meta),
-      JSON.stringify(p.blobRefs),
-      p.originNodeId,
-      p.createdAt,
-      p.updatedAt,
-      bool(p.edited),
-      bool(p.deleted),
-    );
+    this.write('insertPost', POST.values(p));
   }
 
   updatePost(p: Post): void {
-    const r = this.stmt('updatePost').run(
-      p.body,
-      JSON.stringify(p.meta),
-      JSON.stringify(p.blobRefs),
-      p.updatedAt,
-      bool(p.edited),
-      bool(p.deleted),
-      p.id,
-    );
-    if (r.changes === 0) throw new MycelError('POST_NOT_FOUND', { postId: p.id });
+    if (this.write('updatePost', POST.updateValues(p)) === 0) throw new MycelError('POST_NOT_FOUND', { postId: p.id });
   }
 
   insertLink(l: Link): void {
-    this.stmt('insertLink').run(l.id, l.fromPostId, l.toPostId, l.label, l.originNodeId, l.createdAt);
+    this.write('insertLink', LINK.values(l));
   }
 
   deleteLink(id: string): void {
-    if (this.stmt('deleteLink').run(id).changes === 0) throw new MycelError('LINK_NOT_FOUND', { linkId: id });
+    if (this.write('deleteLink', [id]) === 0) throw new MycelError('LINK_NOT_FOUND', { linkId: id });
   }
 
   /** Inserts a change row; the caller has checked it follows the head it holds locked. */
   insertChange(c: Change): void {
-    this.stmt('insertChange').run(
-      c.serial,
-      c.originNodeId,
-      c.originSerial,
-      c.type,
-      c.payloadVersion,
-      JSON.stringify(c.payload),
-      c.createdAt,
-      c.prevHash,
-      c.hash,
-    );
+    this.write('insertChange', CHANGE.values(c));
   }
 
   writeChangeHead(head: ChangeHead): void {
-    this.stmt('writeChangeHead').run(head.serial, head.hash);
+    this.write('writeChangeHead', [head.serial, head.hash]);
   }
 
   insertSession(s: Session): void {
-    this.stmt('insertSession').run(s.tokenHash, s.subjectKind, s.subjectId, s.createdAt, s.expiresAt);
+    this.write('insertSession', SESSION.values(s));
   }
 
   deleteSession(tokenHash: string): void {
-    this.stmt('deleteSession').run(tokenHash);
+    this.write('deleteSession', [tokenHash]);
   }
 
   deleteExpiredSessions(now: number): number {
-    return this.stmt('deleteExpiredSessions').run(now).changes;
+    return this.write('deleteExpiredSessions', [now]);
   }
 
   insertClientNode(n: ClientNode): boolean {
-    return this.stmt('insertClientNode').run(n.id, n.passwordHash, bool(n.asOwner), n.createdAt).changes === 1;
+    return this.write('insertClientNode', CLIENT_NODE.values(n)) === 1;
   }
 
   recordMigration(version: number, name: string, appliedAt: number): void {
-    this.stmt('recordMigration').run(version, name, appliedAt);
+    this.write('recordMigration', [version, name, appliedAt]);
   }
 }

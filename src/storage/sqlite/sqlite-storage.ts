@@ -1,9 +1,8 @@
 import Database from 'better-sqlite3';
-import type { Change, Channel, ClientNode, Link, NodeRecord, Post, Session } from '../../domain/types.js';
 import { MycelError } from '../../errors.js';
 import { CURRENT_SCHEMA_VERSION, pendingMigrations, SCHEMA_MIGRATIONS_DDL } from '../migrations/index.js';
-import type { ChangeHead, ListOptions, MigrationReport, Storage, StorageTx, TxWork } from '../storage.js';
-import { PendingHead } from '../pending-head.js';
+import type { MigrationReport, Storage, TxWork } from '../storage.js';
+import { QueryReader, QueryTx, type ConstraintMappers, type MaybePromise } from '../query-tx.js';
 import { SqliteQueries, toStorageError } from './sqlite-queries.js';
 
 export interface SqliteStorageOptions {
@@ -24,23 +23,19 @@ function closedError(): MycelError {
 }
 
 // Constraint failures a caller can explain, mapped to their domain codes.
-const channelConstraint = (name: string) => (_code: string, message: string) =>
-  message.includes('channels.name') ? new MycelError('CHANNEL_EXISTS', { name }) : undefined;
-const postConstraint = (channelId: string) => (code: string) =>
-  code === 'SQLITE_CONSTRAINT_FOREIGNKEY' ? new MycelError('CHANNEL_NOT_FOUND', { channelId }) : undefined;
-const linkConstraint = (l: Link) => (code: string, message: string) => {
-  if (code === 'SQLITE_CONSTRAINT_FOREIGNKEY') return new MycelError('POST_NOT_FOUND', { fromPostId: l.fromPostId, toPostId: l.toPostId });
-  if (message.includes('links.from_post_id')) return new MycelError('LINK_EXISTS', { fromPostId: l.fromPostId, toPostId: l.toPostId, label: l.label });
-  return undefined;
+type ConstraintMapper = NonNullable<Parameters<typeof toStorageError>[1]>;
+const constraints: ConstraintMappers<ConstraintMapper> = {
+  channel: (name) => (_code, message) => (message.includes('channels.name') ? new MycelError('CHANNEL_EXISTS', { name }) : undefined),
+  post: (channelId) => (code) => (code === 'SQLITE_CONSTRAINT_FOREIGNKEY' ? new MycelError('CHANNEL_NOT_FOUND', { channelId }) : undefined),
+  link: (l) => (code, message) => {
+    if (code === 'SQLITE_CONSTRAINT_FOREIGNKEY') return new MycelError('POST_NOT_FOUND', { fromPostId: l.fromPostId, toPostId: l.toPostId });
+    if (message.includes('links.from_post_id')) return new MycelError('LINK_EXISTS', { fromPostId: l.fromPostId, toPostId: l.toPostId, label: l.label });
+    return undefined;
+  },
 };
 
-/**
- * A write transaction on the write connection. It is only valid until its transaction ends:
- * a reference kept past that would otherwise write outside any transaction.
- */
-class SqliteTx implements StorageTx {
-  private open = true;
-  readonly head = new PendingHead();
+/** A write transaction on the write connection; only valid until its transaction ends. */
+class SqliteTx extends QueryTx<SqliteQueries, ConstraintMapper> {
   /**
    * Set when a statement failed. SQLite would let the transaction go on without that statement,
    * PostgreSQL aborts it; both backends behave like PostgreSQL, so a work that swallows a
@@ -48,26 +43,18 @@ class SqliteTx implements StorageTx {
    */
   failed = false;
 
-  constructor(private readonly q: SqliteQueries) {}
-
-  end(): void {
-    this.open = false;
+  constructor(q: SqliteQueries) {
+    super(q, constraints);
   }
 
-  /** Writes the head row if appends moved it; called right before COMMIT. */
-  flushHead(): void {
-    const head = this.head.toWrite();
-    if (head) this.q.writeChangeHead(head);
-  }
-
-  private live(): SqliteQueries {
-    if (!this.open) throw new MycelError('INTERNAL', { reason: 'the transaction has already ended' });
+  protected override live(): SqliteQueries {
+    const q = super.live();
     if (this.failed) throw abortedError();
-    return this.q;
+    return q;
   }
 
   /** Runs a statement, turning SQLite errors into typed ones. */
-  private run<T>(fn: (q: SqliteQueries) => T, constraint?: Parameters<typeof toStorageError>[1]): Promise<T> {
+  protected override run<T>(fn: (q: SqliteQueries) => MaybePromise<T>, constraint?: ConstraintMapper): Promise<T> {
     try {
       return Promise.resolve(fn(this.live()));
     } catch (err) {
@@ -75,61 +62,6 @@ class SqliteTx implements StorageTx {
       return Promise.reject(toStorageError(err, constraint));
     }
   }
-
-  // BEGIN IMMEDIATE already holds the database's write lock, so reading the head is locking it.
-  lockChangeHead(): Promise<ChangeHead> {
-    return this.run((q) => {
-      const held = this.head.current;
-      return held ? { ...held } : this.head.loaded(q.readChangeHead());
-    });
-  }
-
-  readChangeHead(): Promise<ChangeHead> {
-    return this.run((q) => {
-      const held = this.head.current;
-      return held ? { ...held } : q.readChangeHead();
-    });
-  }
-
-  insertChange(c: Change): Promise<void> {
-    return this.run((q) => {
-      if (this.head.current === null) this.head.loaded(q.readChangeHead());
-      this.head.check(c);
-      q.insertChange(c);
-      this.head.advance(c);
-    });
-  }
-
-  getNode() { return this.run((q) => q.getNode()); }
-  getChannel(id: string) { return this.run((q) => q.getChannel(id)); }
-  getChannelByName(name: string) { return this.run((q) => q.getChannelByName(name)); }
-  listChannels(o: ListOptions) { return this.run((q) => q.listChannels(o.after, o.limit)); }
-  getPost(id: string) { return this.run((q) => q.getPost(id)); }
-  listPosts(channelId: string, o: { afterSeq?: number; beforeSeq?: number; limit: number; reverse?: boolean }) {
-    return this.run((q) => q.listPosts(channelId, o));
-  }
-  getLink(id: string) { return this.run((q) => q.getLink(id)); }
-  findLink(fromPostId: string, toPostId: string, label: string) { return this.run((q) => q.findLink(fromPostId, toPostId, label)); }
-  listLinks(postId: string) { return this.run((q) => q.listLinks(postId)); }
-  getChanges(fromSerial: number, limit: number) { return this.run((q) => q.getChanges(fromSerial, limit)); }
-  countChanges() { return this.run((q) => q.countChanges()); }
-  getSession(tokenHash: string) { return this.run((q) => q.getSession(tokenHash)); }
-  getClientNode(id: string) { return this.run((q) => q.getClientNode(id)); }
-  schemaVersion() { return this.run((q) => q.schemaVersion()); }
-
-  insertNode(node: NodeRecord) { return this.run((q) => q.insertNode(node)); }
-  setOwnerPasswordHash(hash: string) { return this.run((q) => q.setOwnerPasswordHash(hash)); }
-  insertChannel(c: Channel) { return this.run((q) => q.insertChannel(c), channelConstraint(c.name)); }
-  updateChannel(c: Channel) { return this.run((q) => q.updateChannel(c), channelConstraint(c.name)); }
-  deleteChannel(id: string) { return this.run((q) => q.deleteChannel(id)); }
-  insertPost(p: Post) { return this.run((q) => q.insertPost(p), postConstraint(p.channelId)); }
-  updatePost(p: Post) { return this.run((q) => q.updatePost(p)); }
-  insertLink(l: Link) { return this.run((q) => q.insertLink(l), linkConstraint(l)); }
-  deleteLink(id: string) { return this.run((q) => q.deleteLink(id)); }
-  insertSession(s: Session) { return this.run((q) => q.insertSession(s)); }
-  deleteSession(tokenHash: string) { return this.run((q) => q.deleteSession(tokenHash)); }
-  deleteExpiredSessions(now: number) { return this.run((q) => q.deleteExpiredSessions(now)); }
-  insertClientNode(n: ClientNode) { return this.run((q) => q.insertClientNode(n)); }
 }
 
 /**
@@ -142,7 +74,7 @@ class SqliteTx implements StorageTx {
  * there, awaiting a read on the storage itself from inside a transaction would wait forever:
  * inside a transaction, read through the transaction.
  */
-export class SqliteStorage implements Storage {
+export class SqliteStorage extends QueryReader<SqliteQueries> implements Storage {
   readonly dialect = 'sqlite' as const;
   private readonly writer: Database.Database;
   private readonly reader: Database.Database | null;
@@ -157,6 +89,7 @@ export class SqliteStorage implements Storage {
   private readonly busyTimeout: number;
 
   constructor(options: SqliteStorageOptions) {
+    super();
     const memory = options.path === ':memory:';
     const busyTimeout = options.busyTimeoutMs ?? 5000;
     this.busyTimeout = busyTimeout;
@@ -208,7 +141,7 @@ export class SqliteStorage implements Storage {
   }
 
   /** A read outside any transaction: never sees rows a write transaction has not committed. */
-  private read<T>(fn: (q: SqliteQueries) => T): Promise<T> {
+  protected override run<T>(fn: (q: SqliteQueries) => MaybePromise<T>): Promise<T> {
     if (this.closed) return Promise.reject(closedError());
     if (this.reader !== null || this.pending === 0) {
       try {
@@ -225,24 +158,6 @@ export class SqliteStorage implements Storage {
       }
     });
   }
-
-  getNode() { return this.read((q) => q.getNode()); }
-  getChannel(id: string) { return this.read((q) => q.getChannel(id)); }
-  getChannelByName(name: string) { return this.read((q) => q.getChannelByName(name)); }
-  listChannels(o: ListOptions) { return this.read((q) => q.listChannels(o.after, o.limit)); }
-  getPost(id: string) { return this.read((q) => q.getPost(id)); }
-  listPosts(channelId: string, o: { afterSeq?: number; beforeSeq?: number; limit: number; reverse?: boolean }) {
-    return this.read((q) => q.listPosts(channelId, o));
-  }
-  getLink(id: string) { return this.read((q) => q.getLink(id)); }
-  findLink(fromPostId: string, toPostId: string, label: string) { return this.read((q) => q.findLink(fromPostId, toPostId, label)); }
-  listLinks(postId: string) { return this.read((q) => q.listLinks(postId)); }
-  getChanges(fromSerial: number, limit: number) { return this.read((q) => q.getChanges(fromSerial, limit)); }
-  readChangeHead() { return this.read((q) => q.readChangeHead()); }
-  countChanges() { return this.read((q) => q.countChanges()); }
-  getSession(tokenHash: string) { return this.read((q) => q.getSession(tokenHash)); }
-  getClientNode(id: string) { return this.read((q) => q.getClientNode(id)); }
-  schemaVersion() { return this.read((q) => q.schemaVersion()); }
 
   migrate(): Promise<MigrationReport> {
     return this.enqueue(async () => {

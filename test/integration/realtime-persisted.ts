@@ -1,0 +1,59 @@
+/**
+ * A realtime server whose persisted namespaces write through the real domain (the setup of
+ * realtime-persist.test.ts and of the server API's persisted tests): a node core on a fresh
+ * storage, a memory back-end, and DomainPersistence attached to the server's node.
+ */
+import type { ConfigInput } from '../../src/config/schema.js';
+import type { NodeCore } from '../../src/domain/node-core.js';
+import { DomainPersistence } from '../../src/realtime/domain-persist.js';
+import { Namespaces } from '../../src/realtime/namespaces.js';
+import type { RealtimeNode } from '../../src/realtime/realtime-node.js';
+import { openTestCore } from '../helpers/core.js';
+import { realtimeBackends, type RealtimeBackendInstance } from '../helpers/realtime-backends.js';
+import type { StorageBackend } from '../helpers/storage.js';
+import { realtimeConfig } from './realtime-harness.js';
+
+const memory = realtimeBackends.find((f) => f.name === 'memory')!;
+
+export interface PersistedRealtime<S> {
+  readonly core: NodeCore;
+  readonly server: S;
+  /** Detaches persistence, then closes the server, the back-end, the core and the storage. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the server that `start` makes on a memory back-end with `persist`, persisting the
+ * namespaces of `realtime` into a new database of `storage`.
+ */
+export async function startPersisted<S extends { readonly node: RealtimeNode; close(): Promise<void> }>(
+  storage: StorageBackend,
+  realtime: ConfigInput['realtime'],
+  start: (backend: RealtimeBackendInstance, persist: DomainPersistence) => Promise<S>,
+): Promise<PersistedRealtime<S>> {
+  const closers: Array<() => Promise<void> | void> = [];
+  const close = async (): Promise<void> => {
+    for (const fn of closers.splice(0).reverse()) await fn();
+  };
+  try {
+    const handle = await storage.create();
+    closers.push(() => handle.cleanup());
+    const core = await openTestCore(handle.storage);
+    closers.push(() => core.close());
+    const backend = await memory.create();
+    closers.push(() => backend.cleanup());
+    const persistence = new DomainPersistence({
+      operator: core.operator,
+      storage: core.storage,
+      hook: core.hook,
+      namespaces: new Namespaces(realtimeConfig(realtime)),
+    });
+    const server = await start(backend, persistence);
+    closers.push(() => server.close());
+    closers.push(persistence.attach(server.node));
+    return { core, server, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
