@@ -113,6 +113,8 @@ export class RealtimeNode {
   readonly #rpc = new Map<string, RpcHandler>();
   #send: SendHandler | undefined;
   readonly #nodes = new Map<string, NodeStats>();
+  /** Open `channels` surveys of this instance: request id → collector of the answers. */
+  readonly #surveys = new Map<string, (node: string, channels: Record<string, number>) => void>();
   readonly #listeners: { [E in keyof NodeEvents]: Set<NodeEvents[E]> } = { connect: new Set(), disconnect: new Set() };
   readonly #ticker: NodeJS.Timeout;
   readonly #infoTimer: NodeJS.Timeout;
@@ -399,11 +401,51 @@ export class RealtimeNode {
    * Bus contract has no cross-instance channel listing.
    */
   channels(pattern?: string): Record<string, { numClients: number }> {
-    const re = pattern ? globToRegExp(pattern) : null;
     const out: Record<string, { numClients: number }> = {};
+    for (const [channel, numClients] of Object.entries(this.#localChannels(pattern))) out[channel] = { numClients };
+    return out;
+  }
+
+  /**
+   * Channels with subscribers on ANY instance, with their summed subscriber counts: this
+   * instance's own, plus the answers of every other live instance (those seen in `info`) to a
+   * survey over the Bus control channel. An instance that does not answer within `timeoutMs`
+   * is left out rather than delaying the reply without bound.
+   */
+  async clusterChannels(pattern?: string, timeoutMs = 1000): Promise<Record<string, { numClients: number }>> {
+    const peers = new Set(this.info().nodes.map((n) => n.uid).filter((uid) => uid !== this.nodeId));
+    const totals = new Map<string, number>(Object.entries(this.#localChannels(pattern)));
+    if (peers.size > 0) {
+      const requestId = randomUUID();
+      const answered = new Promise<void>((resolve) => {
+        const timer = setTimeout(finish, timeoutMs);
+        timer.unref();
+        function finish(): void {
+          clearTimeout(timer);
+          survey.delete(requestId);
+          resolve();
+        }
+        const survey = this.#surveys;
+        survey.set(requestId, (node, channels) => {
+          if (!peers.delete(node)) return;
+          for (const [channel, n] of Object.entries(channels)) totals.set(channel, (totals.get(channel) ?? 0) + n);
+          if (peers.size === 0) finish();
+        });
+      });
+      await this.#bus.publishControl({ type: 'channels-request', requestId, from: this.nodeId, ...(pattern ? { pattern } : {}) });
+      await answered;
+    }
+    const out: Record<string, { numClients: number }> = {};
+    for (const [channel, numClients] of totals) out[channel] = { numClients };
+    return out;
+  }
+
+  #localChannels(pattern?: string): Record<string, number> {
+    const re = pattern ? globToRegExp(pattern) : null;
+    const out: Record<string, number> = {};
     for (const channel of this.hub.channelNames()) {
       if (re && !re.test(channel)) continue;
-      out[channel] = { numClients: this.hub.subscriberCount(channel) };
+      out[channel] = this.hub.subscriberCount(channel);
     }
     return out;
   }
@@ -511,6 +553,18 @@ export class RealtimeNode {
         return;
       case 'node-info':
         if (command.node.uid !== this.nodeId) this.#nodes.set(command.node.uid, command.node);
+        return;
+      case 'channels-request':
+        if (command.from === this.nodeId) return;
+        this.#bus
+          .publishControl({ type: 'channels-reply', requestId: command.requestId, to: command.from, node: this.nodeId, channels: this.#localChannels(command.pattern) })
+          .catch((err: unknown) => {
+            this.metrics.error('channels_reply');
+            this.#log.warn({ err }, 'answering a channels survey failed');
+          });
+        return;
+      case 'channels-reply':
+        if (command.to === this.nodeId) this.#surveys.get(command.requestId)?.(command.node, command.channels);
         return;
     }
   }

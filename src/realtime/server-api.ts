@@ -309,7 +309,7 @@ export class ServerApi {
       case 'channels': {
         const pattern = str(p, 'pattern', false);
         const channels: Record<string, { num_clients: number }> = {};
-        for (const [name, c] of Object.entries(node.channels(pattern || undefined))) channels[name] = { num_clients: c.numClients };
+        for (const [name, c] of Object.entries(await node.clusterChannels(pattern || undefined))) channels[name] = { num_clients: c.numClients };
         return { channels };
       }
       case 'info':

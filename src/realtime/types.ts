@@ -74,6 +74,10 @@ export type ControlCommand =
   | { type: 'unsubscribe'; user: string; channel: string; client?: string }
   | { type: 'refresh'; user: string; client?: string; expired?: boolean; expireAt?: number }
   | { type: 'node-info'; node: NodeStats }
+  /** The server API's `channels` asks every instance for its channels… */
+  | { type: 'channels-request'; requestId: string; from: string; pattern?: string }
+  /** …and each answers the asking instance with its own, by subscriber count. */
+  | { type: 'channels-reply'; requestId: string; to: string; node: string; channels: Record<string, number> }
   /** Commands of an emulation request that reached another instance than `node`, which holds the session. */
   | { type: 'emulation'; node: string; session: string; data: string };
 

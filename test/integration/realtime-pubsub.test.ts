@@ -290,6 +290,24 @@ for (const factory of realtimeBackends) {
       await waitUntil(async () => a.node.info().nodes.length === 2, { timeoutMs: 3000, what: 'node info from the peer' });
       const peerInfo = a.node.info().nodes.find((n) => n.uid === b.node.nodeId);
       assert.equal(peerInfo?.numClients, 1, 'the peer announced its one client (moved ann)');
+
+      // `channels` is the cluster's view: a channel only B has, and counts summed over both.
+      const onlyB = b.client({ token: await sign({ sub: 'cy' }) });
+      const sOnlyB = onlyB.newSubscription('chat:only-b');
+      const sAlsoA = onlyB.newSubscription('chat:x');
+      sOnlyB.subscribe();
+      sAlsoA.subscribe();
+      onlyB.connect();
+      await Promise.all([subscribed(sOnlyB), subscribed(sAlsoA)]);
+      const again = a.client({ token: await sign({ sub: 'dee' }) });
+      const sAgain = again.newSubscription('chat:x');
+      sAgain.subscribe();
+      again.connect();
+      await subscribed(sAgain);
+      assert.deepEqual(a.node.channels(), { 'chat:x': { numClients: 1 } }, 'A alone knows only its own');
+      assert.deepEqual(await a.node.clusterChannels(), { 'chat:x': { numClients: 3 }, 'chat:only-b': { numClients: 1 } });
+      assert.deepEqual(await a.node.clusterChannels('chat:only*'), { 'chat:only-b': { numClients: 1 } });
+      assert.deepEqual(await b.node.clusterChannels(), { 'chat:x': { numClients: 3 }, 'chat:only-b': { numClients: 1 } });
     });
   });
 }
