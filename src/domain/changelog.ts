@@ -1,7 +1,7 @@
 import { canonicalJson } from '../lib/canonical-json.js';
 import { sha256Hex } from '../lib/hash.js';
 import type { StorageReader } from '../storage/storage.js';
-import type { Change, ChangeDraft } from './types.js';
+import type { Change, ChangeDraft } from '../model/content.js';
 
 /** The hash before the first change. */
 export const GENESIS_HASH = '0'.repeat(64);

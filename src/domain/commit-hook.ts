@@ -1,4 +1,4 @@
-import type { Change } from './types.js';
+import type { Change } from '../model/content.js';
 
 /** Receives the changes of each commit, in serial order, after they are durable. */
 export type CommitListener = (changes: readonly Change[]) => void;

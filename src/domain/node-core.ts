@@ -5,7 +5,7 @@ import { ensureNodeIdentity, type IdentityOptions } from './node-identity.js';
 import { Operator } from './operator.js';
 import type { ChannelPolicy } from './permissions.js';
 import { OwnerSessions } from './owner-sessions.js';
-import type { NodeRecord } from './types.js';
+import type { NodeRecord } from '../model/content.js';
 import { Writer } from './writer.js';
 
 /** The transport-free heart of a node: storage, identity, the write path and its hook. */

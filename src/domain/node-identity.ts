@@ -4,7 +4,7 @@ import { newId } from '../lib/ids.js';
 import { hashPassword, verifyPassword } from '../lib/password.js';
 import type { Logger } from '../log.js';
 import type { Storage } from '../storage/storage.js';
-import type { NodeRecord } from './types.js';
+import type { NodeRecord } from '../model/content.js';
 
 export interface IdentityOptions {
   /** Name for a new node; default: the host name. Ignored once the node exists. */

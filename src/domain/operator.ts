@@ -4,7 +4,7 @@ import type { Storage, StorageReader } from '../storage/storage.js';
 import { authorOf, type Actor } from './actor.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 import { authorize, authorizeChannel, OPEN_CHANNEL_POLICY, type ChannelPolicy } from './permissions.js';
-import type { Change, Channel, Link, Page, Post } from './types.js';
+import type { Change, Channel, Link, Page, Post } from '../model/content.js';
 import {
   checkBlobRefs,
   checkBody,

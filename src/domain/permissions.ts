@@ -1,6 +1,6 @@
 import { MycelError } from '../errors.js';
 import { authorOf, hasOwnerRights, type Actor } from './actor.js';
-import type { Post } from './types.js';
+import type { Post } from '../model/content.js';
 
 /**
  * Who may do what on a node's content. Owner-equivalent actors (owner, system, owner nodes)

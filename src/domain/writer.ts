@@ -1,7 +1,7 @@
 import type { ChangeHead, Storage, StorageTx } from '../storage/storage.js';
 import { sealChange } from './changelog.js';
 import type { CommitHook } from './commit-hook.js';
-import type { Change, ChangeDraft } from './types.js';
+import type { Change, ChangeDraft } from '../model/content.js';
 
 /** What one operation sees while it writes: the transaction and the change log. */
 export class UnitOfWork {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CHANGE_TYPES } from '../domain/types.js';
+import { CHANGE_TYPES } from '../model/content.js';
 import { LIMITS } from '../domain/validation.js';
 import { ERROR_CODES, type ErrorCode } from '../errors.js';
 

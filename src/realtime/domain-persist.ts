@@ -10,7 +10,7 @@
 import { OWNER, SYSTEM, type Actor } from '../domain/actor.js';
 import type { CommitHook } from '../domain/commit-hook.js';
 import type { Operator } from '../domain/operator.js';
-import type { Change, Post } from '../domain/types.js';
+import type { Change, Post } from '../model/content.js';
 import { isMycelError } from '../errors.js';
 import type { StorageReader } from '../storage/storage.js';
 import type { Namespaces } from './namespaces.js';

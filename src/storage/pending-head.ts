@@ -1,4 +1,4 @@
-import type { Change } from '../domain/types.js';
+import type { Change } from '../model/content.js';
 import { MycelError } from '../errors.js';
 import type { ChangeHead } from './storage.js';
 

@@ -1,4 +1,4 @@
-import type { Change, Channel, ClientNode, Link, NodeRecord, Post, Session } from '../domain/types.js';
+import type { Change, Channel, ClientNode, Link, NodeRecord, Post, Session } from '../model/content.js';
 import { MycelError } from '../errors.js';
 import { PendingHead } from './pending-head.js';
 import type { ChangeHead, KeysetPosition, ListOptions, StorageReader, StorageTx } from './storage.js';

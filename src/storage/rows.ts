@@ -1,4 +1,4 @@
-import type { Change, ChangeType, Channel, ClientNode, Link, NodeRecord, Post, Session } from '../domain/types.js';
+import type { Change, ChangeType, Channel, ClientNode, Link, NodeRecord, Post, Session } from '../model/content.js';
 
 /**
  * Rows as both databases return them (snake_case) and their mapping to the domain types.

@@ -1,4 +1,4 @@
-import type { Change, Channel, ClientNode, Link, NodeRecord, Post, Session } from '../domain/types.js';
+import type { Change, Channel, ClientNode, Link, NodeRecord, Post, Session } from '../model/content.js';
 
 /**
  * The storage contract. Two implementations (SQLite, PostgreSQL) pass one conformance suite

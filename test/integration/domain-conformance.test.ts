@@ -5,7 +5,7 @@ import type { Actor } from '../../src/domain/actor.js';
 import { OWNER } from '../../src/domain/actor.js';
 import { verifyChain } from '../../src/domain/changelog.js';
 import type { NodeCore } from '../../src/domain/node-core.js';
-import type { Change } from '../../src/domain/types.js';
+import type { Change } from '../../src/model/content.js';
 import { MycelError } from '../../src/errors.js';
 import { openTestCore } from '../helpers/core.js';
 import { rawExec, storageBackends, type StorageHandle } from '../helpers/storage.js';

@@ -2,7 +2,7 @@
 // 500 or a stack trace; the server keeps answering; secrets never reach the log. SQLite and PostgreSQL.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { Channel, Link, Post } from '../../src/domain/types.js';
+import type { Channel, Link, Post } from '../../src/model/content.js';
 import { storageBackends } from '../helpers/storage.js';
 import { assertNoInternals, bearer, cookie, ORIGIN, OWNER_PASSWORD, runScenario, startHarness, type Harness, type Scenario } from './http-harness.js';
 

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
-import type { Change, Channel, Link, Post } from '../../src/domain/types.js';
+import type { Change, Channel, Link, Post } from '../../src/model/content.js';
 import { storageBackends } from '../helpers/storage.js';
 import { bearer, runScenario, startHarness, type Harness } from './http-harness.js';
 

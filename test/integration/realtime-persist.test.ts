@@ -9,7 +9,7 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { Centrifuge, Subscription as ClientSubscription } from 'centrifuge';
 import { OWNER } from '../../src/domain/actor.js';
 import type { NodeCore } from '../../src/domain/node-core.js';
-import type { Post } from '../../src/domain/types.js';
+import type { Post } from '../../src/model/content.js';
 import { ERRORS } from '../../src/realtime/protocol/codes.js';
 import { storageBackends } from '../helpers/storage.js';
 import { collect, sign, startRealtime, waitEvent, waitUntilEvent, type RealtimeServer } from './realtime-harness.js';

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import type { Change, Channel, ClientNode, Link, Post, Session } from '../../src/domain/types.js';
+import type { Change, Channel, ClientNode, Link, Post, Session } from '../../src/model/content.js';
 import { MycelError, type ErrorCode } from '../../src/errors.js';
 import { sha256Hex } from '../../src/lib/hash.js';
 import { newId } from '../../src/lib/ids.js';

@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import type { Change, Channel, ClientNode, Link, NodeRecord, Post, Session } from '../../domain/types.js';
+import type { Change, Channel, ClientNode, Link, NodeRecord, Post, Session } from '../../model/content.js';
 import { MycelError } from '../../errors.js';
 import { CHANGE, CHANNEL, CLIENT_NODE, LINK, NODE, POST, SESSION } from '../rows.js';
 import type { ChangeHead, KeysetPosition } from '../storage.js';
