@@ -3,7 +3,7 @@ import { Registry, collectDefaultMetrics } from 'prom-client';
 import { resolveDataDir, type Config } from './config/index.js';
 import { openNodeCore, type NodeCore } from './domain/node-core.js';
 import { buildHttpApp } from './http/app.js';
-import { packageVersion } from './http/package-version.js';
+import { packageVersion } from './lib/package-version.js';
 import { registerRealtimeRoutes } from './http/routes/realtime.js';
 import { createLogger, type Logger } from './log.js';
 import { jwtActorResolver, ownerSessionCredentials } from './realtime/auth/domain-credentials.js';

@@ -1,5 +1,4 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { registerConfigCommand } from './commands/config.js';
 import { registerInfoCommand } from './commands/info.js';
@@ -7,13 +6,12 @@ import { registerInitCommand } from './commands/init.js';
 import { registerServeCommand } from './commands/serve.js';
 import { registerVerifyCommand } from './commands/verify.js';
 import { exitWithError } from './exit.js';
+import { packageVersion } from '../lib/package-version.js';
 
-// Same relative place from src/cli/index.ts and from dist/cli/index.js.
-const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
 const program = new Command('mycel')
   .description('Mycel: a self-hostable node server (shared database, realtime, content-addressed store, federated compute)')
-  .version(pkg.version, '-V, --version', 'print the version')
+  .version(packageVersion(), '-V, --version', 'print the version')
   .option('--config <file>', 'YAML configuration file (default: $MYCEL_CONFIG); ${VAR} and ${VAR:-default} are expanded')
   // Subcommands created after this inherit it, so `mycel serve --help` lists --config too.
   .configureHelp({ showGlobalOptions: true })

@@ -20,7 +20,7 @@ import { installCsrf } from './csrf.js';
 import { errorHandler, sendError } from './errors.js';
 import { installHttpMetrics } from './metrics.js';
 import { installNotFound } from './not-found.js';
-import { packageVersion } from './package-version.js';
+import { packageVersion } from '../lib/package-version.js';
 import { changeRoutes } from './routes/changes.js';
 import { channelRoutes } from './routes/channels.js';
 import { healthRoutes } from './routes/health.js';

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { HttpContext } from '../context.js';
-import { packageVersion } from '../package-version.js';
+import { packageVersion } from '../../lib/package-version.js';
 import { PUBLIC, uuid, withErrors } from '../schemas.js';
 
 const nodeProfile = z.object({
