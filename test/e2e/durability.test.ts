@@ -336,21 +336,22 @@ for (const backend of ['sqlite', 'postgres'] as const) {
           let client: Api | undefined;
           try {
             client = await api(node);
+            const session: Api = client;
             if (round === 0) {
-              const ch = await client.request<{ id: string }>('POST', '/api/v1/channels', { name: CHANNEL });
+              const ch = await session.request<{ id: string }>('POST', '/api/v1/channels', { name: CHANNEL });
               assert.equal(ch.status, 201);
               model.channelId = ch.body.id;
               for (let i = 0; i < 6; i++) {
-                const p = await client.request<{ id: string }>('POST', `/api/v1/channels/${model.channelId}/posts`, { body: `anchor-${i}` });
+                const p = await session.request<{ id: string }>('POST', `/api/v1/channels/${model.channelId}/posts`, { body: `anchor-${i}` });
                 assert.equal(p.status, 201);
                 model.linkPosts.push(p.body.id);
                 model.posts.set(p.body.id, new Set([`anchor-${i}`]));
               }
             } else {
-              await check(client, model, round);
+              await check(session, model, round);
             }
             if (round === ROUNDS) break;
-            const acks = await loadAndKill(node, client, model, round + 1);
+            const acks = await loadAndKill(node, session, model, round + 1);
             t.diagnostic(`round ${round + 1}: acknowledged ${JSON.stringify(acks)}; in flight at the kill: ${model.pendingPosts.size} posts, ${model.pendingLinks.size} links, ${model.pendingPublished.size} publications`);
           } finally {
             await client?.close().catch(() => undefined);
