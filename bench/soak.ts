@@ -2,8 +2,8 @@
 // steady load with churn for a few minutes, its memory sampled over time. The load, the same
 // every second: resident subscribers that stay connected, publishers publishing at a fixed
 // rate, and churning clients that connect, subscribe (or publish once) and go away after a
-// short life, half of them closing cleanly (centrifuge `disconnect()`), half dropping the socket
-// (raw protocol client, `terminate()`). Every sample is RSS and heapUsed after a full GC in the
+// short life, three in four closing cleanly (centrifuge `disconnect()`), one in four dropping
+// the socket without a close frame (raw protocol client, `terminate()`). Every sample is RSS and heapUsed after a full GC in the
 // server (--expose-gc; the control channel of bench/_lib/control.ts), so garbage that is merely
 // not yet collected does not count as growth.
 //

@@ -268,10 +268,12 @@ async function loadAndKill(node: ServingNode, client: Api, model: Model, round: 
   const wsUrl = `${node.url.replace(/^http/, 'ws')}/connection/websocket`;
   const publishers: Centrifuge[] = [];
   const publisher = async (w: number): Promise<void> => {
-    const c = wsCentrifuge(wsUrl, { token: await sign({ sub: `writer-${w}` }) });
+    // A commit may take a while on a machine busy with other tests: a publish that times out
+    // before the kill would fail the test as if it had been refused.
+    const c = wsCentrifuge(wsUrl, { token: await sign({ sub: `writer-${w}` }), timeout: 15_000 });
     c.on('error', () => {});
     publishers.push(c);
-    const connected = waitEvent(c, 'connected');
+    const connected = waitEvent(c, 'connected', () => true, 15_000);
     c.connect();
     await connected;
     while (running()) {
