@@ -208,8 +208,15 @@ async function loadAndKill(node: ServingNode, client: Api, model: Model, round: 
     return res.body;
   };
 
+  // Workers also edit and delete what earlier rounds wrote (its state is settled by check()).
+  const only = (possible: Possible): string | undefined => (possible.size === 1 ? [...possible][0] : undefined);
+  const earlierPosts = [...model.posts]
+    .filter(([id, possible]) => !model.linkPosts.includes(id) && only(possible) !== undefined && only(possible) !== DELETED)
+    .map(([id, possible]) => ({ id, body: only(possible)!, edits: Number(only(possible)!.split('~')[1] ?? 0) }));
+  const earlierLinks = [...model.links].filter(([, possible]) => only(possible) === 'present').map(([id]) => id);
+
   const postWorker = async (w: number): Promise<void> => {
-    const mine: Array<{ id: string; body: string; edits: number }> = [];
+    const mine = earlierPosts.filter((_, i) => i % POST_WORKERS === w);
     while (running()) {
       const n = seq++;
       const pick = mine.length === 0 ? 0 : n % 10;
@@ -241,7 +248,7 @@ async function loadAndKill(node: ServingNode, client: Api, model: Model, round: 
   };
 
   const linkWorker = async (w: number): Promise<void> => {
-    const mine: string[] = [];
+    const mine = earlierLinks.filter((_, i) => i % LINK_WORKERS === w);
     while (running()) {
       const n = seq++;
       const from = model.linkPosts[n % model.linkPosts.length]!;
