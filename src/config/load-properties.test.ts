@@ -22,7 +22,8 @@ import { schemaAt } from './schema-walk.js';
 const dir = mkdtempSync(join(tmpdir(), 'mycel-config-prop-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 const file = join(dir, 'mycel.yaml');
-const RUNS = 150;
+// MYCEL_PROPERTY_RUNS raises the case count for a longer search.
+const RUNS = Number(process.env.MYCEL_PROPERTY_RUNS ?? 150);
 
 type Doc = Record<string, unknown>;
 

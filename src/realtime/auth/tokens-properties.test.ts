@@ -12,7 +12,8 @@ import fc from 'fast-check';
 import { TokenError, TokenVerifier, type TokenFailure } from './tokens.js';
 
 const KEY = 'property-test-key';
-const RUNS = 200;
+// MYCEL_PROPERTY_RUNS raises the case count for a longer search.
+const RUNS = Number(process.env.MYCEL_PROPERTY_RUNS ?? 200);
 const verifier = new TokenVerifier(KEY);
 
 const b64url = (data: string | Buffer): string => Buffer.from(data).toString('base64url');
@@ -59,12 +60,12 @@ describe('TokenVerifier properties', () => {
       fc.asyncProperty(fc.nat({ max: valid.length - 1 }), fc.constantFrom('flip', 'drop', 'add'), fc.integer({ min: 33, max: 126 }), async (at, how, code) => {
         const ch = String.fromCharCode(code);
         const corrupted = how === 'drop' ? valid.slice(0, at) + valid.slice(at + 1) : how === 'add' ? valid.slice(0, at) + ch + valid.slice(at) : valid.slice(0, at) + (valid[at] === ch ? (ch === 'A' ? 'B' : 'A') : ch) + valid.slice(at + 1);
-        // A base64url change that decodes to the same bytes (the unused low bits of the last
-        // character) is not a corruption; everything else is.
+        // A change that a lenient base64url decoder reads as the same bytes (the unused low bits
+        // of the last character, a dangling last character) may be accepted or refused: it
+        // carries the signed content. Every other change must be refused.
         const same = corrupted.split('.').length === 3 && corrupted.split('.').every((s, i) => Buffer.from(s, 'base64url').equals(Buffer.from(valid.split('.')[i]!, 'base64url')) && /^[A-Za-z0-9_-]*$/.test(s));
         const [, sub] = await both(corrupted);
-        if (same) assert.equal(sub.ok, true);
-        else assert.deepEqual(sub, { ok: false, kind: 'invalid' });
+        if (!same || !sub.ok) assert.deepEqual(sub, { ok: false, kind: 'invalid' });
       }),
       { numRuns: RUNS },
     );
