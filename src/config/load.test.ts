@@ -188,6 +188,12 @@ test('`__proto__` in the file is an unknown key, not a prototype', () => {
   assert.deepEqual(issuesOf(err).map((i) => i.key), ['server.__proto__']);
 });
 
+test('a ${VAR} under a key named like an Object.prototype member is an unknown key, not a crash', () => {
+  const file = yamlFile('server:\n  constructor: ${A}\n__proto__:\n  - ${A}\n');
+  const err = expectError('CONFIG_INVALID', () => loadConfig({ configFile: file, env: { A: '1' } }));
+  assert.deepEqual(issuesOf(err).map((i) => i.key).sort(), ['__proto__', 'server.constructor']);
+});
+
 test('namespaces are read from the file with their defaults filled in', () => {
   const file = yamlFile('realtime:\n  namespaces:\n    chat:\n      persist: true\n      historySize: 10\n    bad name:\n      persist: true\n');
   const err = expectError('CONFIG_INVALID', () => loadConfig({ configFile: file, env: {} }));

@@ -61,7 +61,8 @@ export function schemaAt(schema: AnySchema, path: readonly string[]): AnySchema 
     const inner = unwrap(current);
     const def = inner._zod.def as { type: string; shape?: Record<string, AnySchema>; valueType?: AnySchema };
     if (def.type === 'object' && def.shape) {
-      const next = def.shape[segment];
+      // Own keys only: `constructor` or `__proto__` in a YAML file must not reach Object.prototype.
+      const next = Object.hasOwn(def.shape, segment) ? def.shape[segment] : undefined;
       if (!next) return undefined;
       current = next;
     } else if (def.type === 'record' && def.valueType) {

@@ -1,0 +1,200 @@
+/**
+ * Property tests of the token verifier (fast-check): random and corrupted tokens, other
+ * algorithms, `alg: none`, wrong keys, payloads that are not JSON objects, huge tokens, and
+ * exp/nbf/expire_at around now. Every token is either accepted with the claims it carries or
+ * refused with a TokenError of the documented kind ('invalid' or 'expired'); nothing else is
+ * ever thrown.
+ */
+import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { TokenError, TokenVerifier, type TokenFailure } from './tokens.js';
+
+const KEY = 'property-test-key';
+// MYCEL_PROPERTY_RUNS raises the case count for a longer search.
+const RUNS = Number(process.env.MYCEL_PROPERTY_RUNS ?? 200);
+const verifier = new TokenVerifier(KEY);
+
+const b64url = (data: string | Buffer): string => Buffer.from(data).toString('base64url');
+
+/** A compact JWS over raw header and payload segments, signed with HMAC-SHA256 by `key`. */
+function jws(header: string, payload: string, key = KEY): string {
+  const input = `${b64url(header)}.${b64url(payload)}`;
+  return `${input}.${createHmac('sha256', key).update(input).digest('base64url')}`;
+}
+
+type Outcome = { ok: true; value: unknown } | { ok: false; kind: TokenFailure };
+
+async function outcome(p: Promise<unknown>): Promise<Outcome> {
+  try {
+    return { ok: true, value: await p };
+  } catch (err) {
+    assert.ok(err instanceof TokenError, `not a TokenError: ${err instanceof Error ? err.stack : String(err)}`);
+    assert.ok(err.kind === 'invalid' || err.kind === 'expired', `kind ${String(err.kind)}`);
+    assert.equal(typeof err.message, 'string');
+    return { ok: false, kind: err.kind };
+  }
+}
+
+/** Both verifiers on one token. */
+async function both(token: string): Promise<[Outcome, Outcome]> {
+  return [await outcome(verifier.verifyConnection(token)), await outcome(verifier.verifySubscription(token))];
+}
+
+const segment = fc.oneof(fc.base64String({ maxLength: 40 }).map((s) => s.replace(/=/g, '')), fc.string({ maxLength: 20 }), fc.constant(''));
+
+describe('TokenVerifier properties', () => {
+  it('random strings and dotted segments are refused as invalid', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.oneof(fc.string({ maxLength: 200 }), fc.string({ unit: 'binary', maxLength: 100 }), fc.array(segment, { minLength: 1, maxLength: 5 }).map((s) => s.join('.'))), async (token) => {
+        for (const result of await both(token)) assert.deepEqual(result, { ok: false, kind: 'invalid' });
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('a valid token with any byte changed, dropped or added is refused as invalid', async () => {
+    const valid = jws('{"alg":"HS256","typ":"JWT"}', JSON.stringify({ sub: 'u1', channel: 'c' }));
+    await fc.assert(
+      fc.asyncProperty(fc.nat({ max: valid.length - 1 }), fc.constantFrom('flip', 'drop', 'add'), fc.integer({ min: 33, max: 126 }), async (at, how, code) => {
+        const ch = String.fromCharCode(code);
+        const corrupted = how === 'drop' ? valid.slice(0, at) + valid.slice(at + 1) : how === 'add' ? valid.slice(0, at) + ch + valid.slice(at) : valid.slice(0, at) + (valid[at] === ch ? (ch === 'A' ? 'B' : 'A') : ch) + valid.slice(at + 1);
+        // A change that a lenient base64url decoder reads as the same bytes (the unused low bits
+        // of the last character, a dangling last character) may be accepted or refused: it
+        // carries the signed content. Every other change must be refused.
+        const same = corrupted.split('.').length === 3 && corrupted.split('.').every((s, i) => Buffer.from(s, 'base64url').equals(Buffer.from(valid.split('.')[i]!, 'base64url')) && /^[A-Za-z0-9_-]*$/.test(s));
+        const [, sub] = await both(corrupted);
+        if (!same || !sub.ok) assert.deepEqual(sub, { ok: false, kind: 'invalid' });
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('other algorithms, alg none, wrong keys and headers that are not JSON are refused as invalid', async () => {
+    const header = fc.oneof(
+      fc.constantFrom('HS384', 'HS512', 'RS256', 'ES256', 'none', 'None', 'NONE', 'hs256', '').map((alg) => JSON.stringify({ alg, typ: 'JWT' })),
+      fc.constant('{"typ":"JWT"}'),
+      fc.string({ maxLength: 30 }),
+      fc.jsonValue({ maxDepth: 2 }).map((v) => JSON.stringify(v)),
+    );
+    await fc.assert(
+      fc.asyncProperty(header, fc.constantFrom('sign', 'none', 'wrong-key'), fc.string({ minLength: 1, maxLength: 20 }), async (h, how, wrongKey) => {
+        const payload = JSON.stringify({ sub: 'u1', channel: 'c' });
+        const goodHeader = (() => {
+          try {
+            return (JSON.parse(h) as { alg?: unknown }).alg === 'HS256';
+          } catch {
+            return false;
+          }
+        })();
+        const token = how === 'none' ? `${b64url(h)}.${b64url(payload)}.` : jws(h, payload, how === 'wrong-key' ? `${KEY}${wrongKey}` : KEY);
+        const [, sub] = await both(token);
+        if (goodHeader && how === 'sign') assert.equal(sub.ok, true);
+        else assert.deepEqual(sub, { ok: false, kind: 'invalid' });
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('a signed payload that is not a JSON object is refused as invalid', async () => {
+    const payload = fc.oneof(
+      fc.string({ maxLength: 40 }),
+      fc.string({ unit: 'binary', maxLength: 40 }),
+      fc.oneof(fc.integer(), fc.boolean(), fc.constant(null), fc.array(fc.jsonValue({ maxDepth: 1 }), { maxLength: 3 }), fc.string()).map((v) => JSON.stringify(v)),
+    );
+    await fc.assert(
+      fc.asyncProperty(payload, async (p) => {
+        const isObject = (() => {
+          try {
+            const v: unknown = JSON.parse(p);
+            return typeof v === 'object' && v !== null && !Array.isArray(v);
+          } catch {
+            return false;
+          }
+        })();
+        fc.pre(!isObject);
+        for (const result of await both(jws('{"alg":"HS256"}', p))) assert.deepEqual(result, { ok: false, kind: 'invalid' });
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('huge tokens are refused as invalid unless they are authentic', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 100_000, max: 2_000_000 }), fc.constantFrom('garbage', 'unsigned', 'signed'), async (size, how) => {
+        const payload = JSON.stringify({ sub: 'u1', info: 'x'.repeat(size) });
+        const token = how === 'garbage' ? 'a.'.repeat(size / 2) : how === 'unsigned' ? `${b64url('{"alg":"HS256"}')}.${b64url(payload)}.${'A'.repeat(43)}` : jws('{"alg":"HS256"}', payload);
+        const result = await outcome(verifier.verifyConnection(token));
+        if (how === 'signed') assert.equal(result.ok, true);
+        else assert.deepEqual(result, { ok: false, kind: 'invalid' });
+      }),
+      { numRuns: 12 },
+    );
+  });
+
+  it('exp, nbf and expire_at around now give the documented outcome', async () => {
+    // Offsets stay two seconds away from now, so the clock ticking between this test and the
+    // verifier cannot change the outcome.
+    const offset = fc.oneof(fc.integer({ min: -100_000, max: -2 }), fc.integer({ min: 2, max: 100_000 }));
+    const time = fc.oneof(
+      { weight: 6, arbitrary: offset.map((o) => ({ offset: o })) },
+      { weight: 1, arbitrary: fc.constantFrom<unknown>('soon', null, true, [], {}, '123').map((raw) => ({ raw })) },
+    );
+    const claims = fc.record(
+      { exp: time, nbf: time, expire_at: fc.oneof(time, fc.constant({ raw: 0 as unknown }), fc.constant({ raw: -5 as unknown })), sub: fc.oneof(fc.string({ maxLength: 8 }), fc.integer().map((n): unknown => n)), channel: fc.constant('c') },
+      { requiredKeys: [] },
+    );
+    await fc.assert(
+      fc.asyncProperty(claims, async (c) => {
+        const now = Math.floor(Date.now() / 1000);
+        const value = (t: { offset?: number; raw?: unknown } | undefined): unknown => (t === undefined ? undefined : 'offset' in t ? now + t.offset! : t.raw);
+        const payload: Record<string, unknown> = {};
+        for (const k of ['exp', 'nbf', 'expire_at'] as const) if (c[k] !== undefined) payload[k] = value(c[k]);
+        if (c.sub !== undefined) payload.sub = c.sub;
+        if (c.channel !== undefined) payload.channel = c.channel;
+        const token = jws('{"alg":"HS256"}', JSON.stringify(payload));
+
+        // What the docs promise (docs/protocol.md, "JWT claims"), in the order it is checked:
+        // a JWT's registered claims first, then the connection or subscription claims.
+        const isNum = (v: unknown): v is number => typeof v === 'number';
+        const expected = (kind: 'connection' | 'subscription'): TokenFailure | 'ok' => {
+          const { exp, nbf, expire_at: expireAt, sub, channel } = payload;
+          if (nbf !== undefined && (!isNum(nbf) || nbf > now)) return 'invalid';
+          if (exp !== undefined && !isNum(exp)) return 'invalid';
+          if (isNum(exp) && exp <= now) return 'expired';
+          if (kind === 'connection' && channel !== undefined) return 'invalid';
+          if (kind === 'subscription' && channel === undefined) return 'invalid';
+          if (expireAt !== undefined && expireAt !== null && (!isNum(expireAt) || expireAt < 0)) return 'invalid';
+          const until = expireAt === undefined || expireAt === null ? (isNum(exp) ? exp : 0) : expireAt;
+          if (until > 0 && until <= now) return 'expired';
+          if (sub !== undefined && typeof sub !== 'string') return 'invalid';
+          return 'ok';
+        };
+        const [conn, sub] = await both(token);
+        for (const [kind, got] of [['connection', conn], ['subscription', sub]] as const) {
+          const want = expected(kind);
+          if (want === 'ok') {
+            assert.equal(got.ok, true, `${kind}: ${JSON.stringify(payload)} refused: ${JSON.stringify(got)}`);
+            const claimsGot = (got as { value: { user: string; expireAt: number } }).value;
+            assert.equal(claimsGot.user, typeof payload.sub === 'string' ? payload.sub : '');
+          } else {
+            assert.deepEqual(got, { ok: false, kind: want }, `${kind}: ${JSON.stringify(payload)}`);
+          }
+        }
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('without an API key every token is refused as invalid', async () => {
+    const keyless = new TokenVerifier(undefined);
+    await fc.assert(
+      fc.asyncProperty(fc.jsonValue({ maxDepth: 2 }), async (claims) => {
+        const result = await outcome(keyless.verifyConnection(jws('{"alg":"HS256"}', JSON.stringify(claims))));
+        assert.deepEqual(result, { ok: false, kind: 'invalid' });
+      }),
+      { numRuns: 50 },
+    );
+  });
+});
