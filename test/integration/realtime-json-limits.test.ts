@@ -83,6 +83,15 @@ describe('realtime subscribe that fails midway (memory, fault injection)', () =>
     await backend.cleanup();
   });
 
+  it('a connect whose server-side subscription recovers history that cannot be encoded leaves nothing registered', async () => {
+    const { epoch } = await server.node.publish('chat:srv', 'before');
+    const client = await server.raw();
+    history.fault = 'unencodable';
+    client.send({ id: 1, connect: { token: await sign({ sub: 'alice', channels: ['chat:srv'] }), subs: { 'chat:srv': { recover: true, offset: 0, epoch } } } });
+    assert.equal(errorCode(await client.reply(1)), ERRORS.internal.code);
+    assert.equal(server.node.hub.subscriberCount('chat:srv'), 0);
+  });
+
   for (const fault of ['throw', 'unencodable'] as const) {
     it(`a recovering subscribe whose history read ${fault === 'throw' ? 'fails' : 'cannot be encoded'} leaves nothing registered: the retry subscribes (not 105)`, async () => {
       const { epoch } = await server.node.publish('chat:retry', 'before');
