@@ -40,27 +40,14 @@ export interface JsonProblem {
   reason: string;
 }
 
+// Node 20 has String.prototype.isWellFormed; the ES2023 lib the project builds against does not declare it.
+const isWellFormed = (String.prototype as unknown as { isWellFormed: (this: string) => boolean }).isWellFormed;
+
 /** Why a string cannot be stored as it is, or null. */
 export function unstorableStringReason(s: string): string | null {
   if (s.includes('\0')) return 'must not contain the NUL character (U+0000)';
-  if (!isWellFormed(s)) return 'must not contain a lone UTF-16 surrogate';
+  if (!isWellFormed.call(s)) return 'must not contain a lone UTF-16 surrogate';
   return null;
-}
-
-// String.prototype.isWellFormed exists from Node 20; the ES2023 lib the project builds against does not declare it.
-const nativeIsWellFormed = (String.prototype as { isWellFormed?: (this: string) => boolean }).isWellFormed;
-
-function isWellFormed(s: string): boolean {
-  if (nativeIsWellFormed) return nativeIsWellFormed.call(s);
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 0xd800 && c <= 0xdbff) {
-      const next = s.charCodeAt(i + 1);
-      if (!(next >= 0xdc00 && next <= 0xdfff)) return false;
-      i++;
-    } else if (c >= 0xdc00 && c <= 0xdfff) return false;
-  }
-  return true;
 }
 
 interface Frame {

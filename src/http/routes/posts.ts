@@ -3,8 +3,8 @@ import { z } from 'zod';
 import { LIMITS } from '../../domain/validation.js';
 import { actorOf } from '../auth.js';
 import type { HttpContext } from '../context.js';
-import { storableJsonObject, storableText } from '../stored-input.js';
 import { AUTH_ERRORS, pageOf, pageQuery, postSchema, SECURED, uuid, withErrors } from '../schemas.js';
+import { storableJsonObject, storableText } from '../stored-input.js';
 
 const channelParams = z.object({ channelId: uuid });
 const postParams = z.object({ postId: uuid });
