@@ -6,6 +6,7 @@ import { decodeCursor, encodeCursor } from './cursor.js';
 import { authorize, authorizeChannel, OPEN_CHANNEL_POLICY, type ChannelPolicy } from './permissions.js';
 import type { Change, Channel, Link, Page, Post } from '../model/content.js';
 import {
+  checkAuthor,
   checkBlobRefs,
   checkBody,
   checkDescription,
@@ -108,6 +109,7 @@ export class Operator {
     const body = checkBody(input.body);
     const meta = checkMeta(input.meta);
     const blobRefs = checkBlobRefs(input.blobRefs);
+    const author = checkAuthor(authorOf(actor));
     const byName = input.channelId === undefined ? parseChannelName(input.channel) : undefined;
     return this.writer.run(async (unit) => {
       let channel = byName ? await unit.tx.getChannelByName(byName.name) : await unit.tx.getChannel(input.channelId!);
@@ -125,7 +127,7 @@ export class Operator {
         id: newId(),
         channelId: channel.id,
         seq: channel.lastSeq + 1,
-        author: authorOf(actor),
+        author,
         body,
         meta,
         blobRefs,

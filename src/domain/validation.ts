@@ -1,6 +1,12 @@
 import { MycelError } from '../errors.js';
+import { findJsonProblem, MAX_JSON_DEPTH, unstorableStringReason } from '../lib/json-limits.js';
 
-/** Limits on what a node accepts; the HTTP body limit applies on top. */
+/**
+ * Limits on what a node accepts; the HTTP body limit applies on top. This module is the one
+ * place that guarantees storage only gets values it can keep exactly, identical on SQLite and
+ * PostgreSQL: every stored string is free of NUL and of lone surrogates, and meta is finite,
+ * bounded JSON that canonical JSON hashes as it is stored.
+ */
 export const LIMITS = {
   channelNameChars: 255,
   descriptionChars: 4096,
@@ -8,6 +14,8 @@ export const LIMITS = {
   metaJsonChars: 256_000,
   blobRefs: 100,
   labelChars: 200,
+  /** Nesting of `meta` (the object itself is level 1); see lib/json-limits.ts. */
+  metaDepth: MAX_JSON_DEPTH,
   pageSize: { default: 50, max: 1000 },
 } as const;
 
@@ -17,6 +25,13 @@ const BLOB_REF_RE = /^(?:sha256:\/\/[0-9a-f]{64}|sha1:\/\/[0-9a-f]{40})$/;
 
 function invalid(field: string, reason: string): MycelError {
   return new MycelError('VALIDATION_FAILED', { field, reason }, `${field}: ${reason}`);
+}
+
+/** Refuses a string that storage would not give back exactly as it was acknowledged and hashed. */
+function storable(field: string, value: string): string {
+  const reason = unstorableStringReason(value);
+  if (reason !== null) throw invalid(field, reason);
+  return value;
 }
 
 /** Splits and checks `namespace:name`; returns the namespace ("" for the default one). */
@@ -32,20 +47,28 @@ export function checkDescription(value: unknown): string {
   if (value === undefined) return '';
   if (typeof value !== 'string') throw invalid('description', 'must be a string');
   if (value.length > LIMITS.descriptionChars) throw invalid('description', `must be at most ${LIMITS.descriptionChars} characters`);
-  return value;
+  return storable('description', value);
 }
 
 export function checkBody(value: unknown): string {
   if (typeof value !== 'string') throw invalid('body', 'must be a string');
   if (value.length > LIMITS.postBodyChars) throw invalid('body', `must be at most ${LIMITS.postBodyChars} characters`);
-  return value;
+  return storable('body', value);
 }
 
 export function checkMeta(value: unknown): Record<string, unknown> {
   if (value === undefined) return {};
   if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalid('meta', 'must be a JSON object');
+  // Before JSON.stringify, which would overflow the stack on deep nesting and turn Infinity into null.
+  const problem = findJsonProblem(value, { maxDepth: LIMITS.metaDepth, storableStrings: true }, 'meta');
+  if (problem !== null) throw invalid(problem.path, problem.reason);
   if (JSON.stringify(value).length > LIMITS.metaJsonChars) throw invalid('meta', `must encode to at most ${LIMITS.metaJsonChars} characters`);
   return value as Record<string, unknown>;
+}
+
+/** The author string stored on a post: it comes from a token's subject, which storage must keep exactly too. */
+export function checkAuthor(value: string): string {
+  return storable('author', value);
 }
 
 export function checkBlobRefs(value: unknown): string[] {
@@ -62,7 +85,7 @@ export function checkLabel(value: unknown): string {
   if (value === undefined) return '';
   if (typeof value !== 'string') throw invalid('label', 'must be a string');
   if (value.length > LIMITS.labelChars) throw invalid('label', `must be at most ${LIMITS.labelChars} characters`);
-  return value;
+  return storable('label', value);
 }
 
 export function checkLimit(value: unknown): number {

@@ -15,6 +15,8 @@ export interface Bus {
    * that of the new publication; without it the position is null.
    * The overwrite happens on the delivered copy, which also carries the stream's `epoch`; the
    * caller's object is not modified. `history` is ignored for join/leave (position null).
+   * Rejects, appending and delivering nothing, a message that cannot be encoded faithfully
+   * (bus-limits.ts): nested deeper than MAX_ENCODED_DEPTH or with a non-finite number.
    */
   publish(channel: string, message: BusMessage, history?: HistoryOptions): Promise<StreamPosition | null>;
 

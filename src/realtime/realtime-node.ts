@@ -14,7 +14,7 @@ import { waitAtMost } from '../lib/wait.js';
 import type { Logger } from '../log.js';
 import { TokenVerifier } from './auth/tokens.js';
 import type { Bus } from './bus.js';
-import { establishSubscription } from './commands/subscribe.js';
+import { completeSubscription, establishSubscription } from './commands/subscribe.js';
 import {
   DEFAULT_TUNING,
   type CredentialsHook,
@@ -574,15 +574,14 @@ export class RealtimeNode {
     const resolved = this.namespaces.tryResolve(channel);
     if (typeof resolved === 'string') return;
     try {
-      const { sub, result } = await establishSubscription(
+      const established = await establishSubscription(
         session,
         resolved,
         { channel, recover: false, offset: 0, epoch: '', flag: 0, joinLeave: false, positioned: false },
         { expireAt: 0 },
         true,
       );
-      session.send(encodeSubscribePush(channel, result));
-      session.activate(sub);
+      completeSubscription(session, established, (result) => session.send(encodeSubscribePush(channel, result)));
     } catch (err) {
       if (session.isClosed()) return;
       this.metrics.error('server_subscribe');

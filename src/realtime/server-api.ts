@@ -15,6 +15,7 @@
 import type { Logger } from '../log.js';
 import type { PublishOptions } from './context.js';
 import { DISCONNECT_RANGES, ERRORS, ReplyError } from './protocol/codes.js';
+import { clientJsonProblem } from './protocol/data-limits.js';
 import { wireClientInfo, wirePublication, type WireClientInfo, type WirePublication } from './protocol/frames.js';
 import type { RealtimeNode } from './realtime-node.js';
 import type { StreamPosition } from './types.js';
@@ -113,6 +114,13 @@ function stringMap(p: Params, key: string): Record<string, string> | undefined {
 
 /** `data` (any JSON), or `b64data` holding JSON: this server speaks the JSON protocol only. */
 function publicationData(p: Params): unknown {
+  const data = rawPublicationData(p);
+  const problem = clientJsonProblem(data, 'data');
+  if (problem !== null) bad(problem);
+  return data;
+}
+
+function rawPublicationData(p: Params): unknown {
   if (p.data !== undefined) return p.data;
   const b64 = str(p, 'b64data', false);
   if (b64 === undefined) bad('data is required');

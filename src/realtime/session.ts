@@ -39,6 +39,7 @@ import {
   type Command,
   type ResultByMethod,
 } from './protocol/frames.js';
+import { checkCommandData } from './protocol/data-limits.js';
 import { admit, type Subscription } from './subscription.js';
 import type { ConnectionMeta, Transport } from './transport.js';
 import type { ClientInfo } from './types.js';
@@ -233,6 +234,7 @@ export class Session {
     if (this.#rateLimited(cmd)) return;
     const handler = HANDLERS[cmd.method] as Handler<typeof cmd.method>;
     try {
+      checkCommandData(cmd);
       const running = handler(this, cmd as never);
       if (running) return running.catch((err: unknown) => this.#commandFailed(cmd, err));
     } catch (err) {

@@ -4,15 +4,16 @@ import { LIMITS } from '../../domain/validation.js';
 import { actorOf } from '../auth.js';
 import type { HttpContext } from '../context.js';
 import { AUTH_ERRORS, channelSchema, noContent, pageOf, pageQuery, SECURED, uuid, withErrors } from '../schemas.js';
+import { storableText } from '../stored-input.js';
 
 const channelParams = z.object({ channelId: uuid });
 const createBody = z
   .object({
     name: z.string().min(1).max(LIMITS.channelNameChars).describe('`namespace:name` or `name`'),
-    description: z.string().max(LIMITS.descriptionChars).optional(),
+    description: storableText(LIMITS.descriptionChars).optional(),
   })
   .strict();
-const updateBody = z.object({ description: z.string().max(LIMITS.descriptionChars) }).strict();
+const updateBody = z.object({ description: storableText(LIMITS.descriptionChars) }).strict();
 
 const WRITE_ERRORS = [...AUTH_ERRORS, 413, 415] as const;
 

@@ -4,9 +4,10 @@ import { LIMITS } from '../../domain/validation.js';
 import { actorOf } from '../auth.js';
 import type { HttpContext } from '../context.js';
 import { AUTH_ERRORS, linkSchema, noContent, pageOf, SECURED, uuid, withErrors } from '../schemas.js';
+import { storableText } from '../stored-input.js';
 
 const createBody = z
-  .object({ fromPostId: uuid, toPostId: uuid, label: z.string().max(LIMITS.labelChars).optional().describe('Default: empty') })
+  .object({ fromPostId: uuid, toPostId: uuid, label: storableText(LIMITS.labelChars).optional().describe('Default: empty') })
   .strict();
 
 /** Links between posts: create, get, delete, and the links of a post. */

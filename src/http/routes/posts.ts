@@ -4,18 +4,19 @@ import { LIMITS } from '../../domain/validation.js';
 import { actorOf } from '../auth.js';
 import type { HttpContext } from '../context.js';
 import { AUTH_ERRORS, pageOf, pageQuery, postSchema, SECURED, uuid, withErrors } from '../schemas.js';
+import { storableJsonObject, storableText } from '../stored-input.js';
 
 const channelParams = z.object({ channelId: uuid });
 const postParams = z.object({ postId: uuid });
-const meta = z.record(z.string(), z.unknown()).describe('Application JSON: an object');
+const meta = storableJsonObject;
 const createBody = z
   .object({
-    body: z.string().max(LIMITS.postBodyChars),
+    body: storableText(LIMITS.postBodyChars),
     meta: meta.optional(),
     blobRefs: z.array(z.string()).max(LIMITS.blobRefs).optional().describe('`sha256://<64 hex>` or `sha1://<40 hex>`'),
   })
   .strict();
-const editBody = z.object({ body: z.string().max(LIMITS.postBodyChars).optional(), meta: meta.optional() }).strict();
+const editBody = z.object({ body: storableText(LIMITS.postBodyChars).optional(), meta: meta.optional() }).strict();
 const listQuery = pageQuery.extend({
   order: z.enum(['asc', 'desc']).optional().describe('By seq; `desc` gives the newest first (default `asc`)'),
 });

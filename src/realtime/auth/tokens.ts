@@ -5,6 +5,7 @@
  * subscribe: 103 / 109, refresh: 3500 / 3005).
  */
 import { errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
+import { clientJsonProblem } from '../protocol/data-limits.js';
 
 export type TokenFailure = 'invalid' | 'expired';
 
@@ -81,6 +82,14 @@ function optUnixSeconds(payload: JWTPayload, key: string): number | undefined {
 
 /** `info` (JSON) or `b64info` (base64 of JSON) → a JSON value; undefined when neither is set. */
 function jsonOrB64(payload: Record<string, unknown>, key: string): unknown {
+  const value = rawJsonOrB64(payload, key);
+  // Claims end up in presence, publications and replies that every subscriber reads.
+  const problem = clientJsonProblem(value, `claim ${key}`);
+  if (problem !== null) invalid(problem);
+  return value;
+}
+
+function rawJsonOrB64(payload: Record<string, unknown>, key: string): unknown {
   if (payload[key] !== undefined) return payload[key];
   const b64 = payload[`b64${key}`];
   if (b64 === undefined || b64 === null) return undefined;

@@ -123,6 +123,12 @@ export async function handleConnect(session: Session, cmd: Extract<Command, { me
     result.session = session.sessionKey;
     result.node = ctx.nodeId;
   }
-  session.reply(cmd.id, 'connect', result);
+  try {
+    session.reply(cmd.id, 'connect', result);
+  } catch (err) {
+    // A result that cannot be written: nothing may stay registered for a connect that failed.
+    for (const e of established) session.removeSubscription(e.sub, false);
+    throw err;
+  }
   for (const e of established) session.activate(e.sub);
 }

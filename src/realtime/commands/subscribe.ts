@@ -140,6 +140,21 @@ export async function establishSubscription(
   }
 }
 
+/**
+ * Writes an established subscription's result (`write`: reply or push) and activates it. A
+ * write that throws (a result that cannot be encoded) removes the subscription again, so
+ * nothing stays half-registered and a retry is not answered 105.
+ */
+export function completeSubscription(session: Session, established: Established, write: (result: WireSubscribeResult) => void): void {
+  try {
+    write(established.result);
+  } catch (err) {
+    session.removeSubscription(established.sub, false);
+    throw err;
+  }
+  session.activate(established.sub);
+}
+
 /** Checks a subscription token against the connection; throws the protocol's answer. */
 async function verifySubscriptionToken(session: Session, channel: string, token: string): Promise<SubscribeGrant> {
   let claims;
@@ -182,7 +197,6 @@ export async function handleSubscribe(session: Session, cmd: Extract<Command, { 
   }
   // Checked again: a subscribe of the same channel may have been reserved while the token was verified.
   if (session.subs.has(p.channel)) throw new ReplyError(ERRORS.alreadySubscribed);
-  const { sub, result } = await establishSubscription(session, resolved, p, grant, false);
-  session.reply(cmd.id, 'subscribe', result);
-  session.activate(sub);
+  const established = await establishSubscription(session, resolved, p, grant, false);
+  completeSubscription(session, established, (result) => session.reply(cmd.id, 'subscribe', result));
 }

@@ -2,6 +2,7 @@ import type { Logger } from '../../log.js';
 import { MycelError } from '../../errors.js';
 import type { Bus, BusHandler } from '../bus.js';
 import { dispatchToHandler } from '../bus-dispatch.js';
+import { checkBusMessage } from '../bus-limits.js';
 import type { BusMessage, ControlCommand, HistoryOptions, StreamPosition } from '../types.js';
 import { checkHistoryOptions } from '../stream-rules.js';
 import { MemoryStreams, type MemoryEndpoint } from './memory-streams.js';
@@ -49,6 +50,7 @@ export class MemoryBus implements Bus {
 
   async publish(channel: string, message: BusMessage, history?: HistoryOptions): Promise<StreamPosition | null> {
     this.assertOpen();
+    checkBusMessage(message);
     if (message.type !== 'pub' || !history) {
       this.streams.fanOut(channel, message);
       return null;

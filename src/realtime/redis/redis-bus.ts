@@ -2,6 +2,7 @@ import type { Logger } from '../../log.js';
 import { MycelError } from '../../errors.js';
 import type { Bus, BusHandler } from '../bus.js';
 import { dispatchToHandler } from '../bus-dispatch.js';
+import { checkBusMessage } from '../bus-limits.js';
 import type { BusMessage, ControlCommand, HistoryOptions, StreamPosition } from '../types.js';
 import { checkHistoryOptions, newEpoch, ttlMs } from '../stream-rules.js';
 import { DEFAULT_PREFIX, RedisConnection, toMycelError, type RedisBackendOptions } from './redis-connection.js';
@@ -56,6 +57,7 @@ export class RedisBus implements Bus {
 
   async publish(channel: string, message: BusMessage, history?: HistoryOptions): Promise<StreamPosition | null> {
     this.assertOpen();
+    checkBusMessage(message);
     if (message.type !== 'pub' || !history) {
       await this.commands.run('publish', (c) => c.publish(this.channelPrefix + channel, encodeBusMessage(message)));
       return null;
