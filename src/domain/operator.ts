@@ -9,6 +9,7 @@ import {
   checkBlobRefs,
   checkBody,
   checkDescription,
+  checkIdempotencyKey,
   checkLabel,
   checkLimit,
   checkMeta,
@@ -26,6 +27,11 @@ export interface CreatePostInput {
   blobRefs?: string[];
   /** With `channel` (a name): create the channel if it does not exist yet (realtime persisted publishes). */
   createChannel?: boolean;
+  /**
+   * Makes a retried write exactly-once: when the channel already holds a post written under this
+   * key, that post is returned and nothing is written. Kept as long as the post.
+   */
+  idempotencyKey?: string;
 }
 
 export interface ListOptions {
@@ -108,6 +114,7 @@ export class Operator {
     const body = checkBody(input.body);
     const meta = checkMeta(input.meta);
     const blobRefs = checkBlobRefs(input.blobRefs);
+    const idempotencyKey = checkIdempotencyKey(input.idempotencyKey);
     const byName = input.channelId === undefined ? parseChannelName(input.channel) : undefined;
     return this.writer.run(async (unit) => {
       let channel = byName ? await unit.tx.getChannelByName(byName.name) : await unit.tx.getChannel(input.channelId!);
@@ -121,6 +128,11 @@ export class Operator {
         throw new MycelError('CHANNEL_NOT_FOUND', { channel: input.channelId ?? input.channel });
       }
       authorizeChannel(this.policy, actor, 'write', channel.name);
+      if (idempotencyKey !== undefined) {
+        // Under the change-log lock, so a concurrent retry (another instance too) sees this one.
+        const earlier = await unit.tx.getPostByIdempotencyKey(channel.id, idempotencyKey);
+        if (earlier) return earlier;
+      }
       const post: Post = {
         id: newId(),
         channelId: channel.id,
@@ -137,7 +149,12 @@ export class Operator {
       };
       await unit.tx.insertPost(post);
       await unit.tx.updateChannel({ ...channel, lastSeq: post.seq });
-      await unit.append('post.created', { post, channelName: channel.name });
+      if (idempotencyKey === undefined) {
+        await unit.append('post.created', { post, channelName: channel.name });
+      } else {
+        await unit.tx.insertIdempotencyKey(channel.id, idempotencyKey, post.id);
+        await unit.append('post.created', { post, channelName: channel.name, idempotencyKey });
+      }
       return post;
     });
   }
