@@ -92,9 +92,17 @@ export class Operator {
     return channel;
   }
 
-  async listChannels(actor: Actor, options: ListOptions = {}): Promise<Page<Channel>> {
+  /** Channels in creation order; with `name`, the page holds that channel or nothing. */
+  async listChannels(actor: Actor, options: ListOptions & { name?: string } = {}): Promise<Page<Channel>> {
     authorize(actor, 'content.read');
     const limit = checkLimit(options.limit);
+    if (options.name !== undefined) {
+      const { name } = parseChannelName(options.name);
+      const channel = await this.storage.getChannelByName(name);
+      // A channel the actor may not read is absent, as it is from the full list.
+      const visible = channel !== null && (actor.kind !== 'user' || this.policy.allows(actor.userId, 'read', channel.name));
+      return { items: visible ? [channel] : [], nextCursor: null };
+    }
     const after = options.cursor ? decodeCursor(options.cursor, { t: 'number', id: 'string' }) : undefined;
     const rows = await this.storage.listChannels({
       limit: limit + 1,

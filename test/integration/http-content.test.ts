@@ -201,5 +201,17 @@ for (const backend of storageBackends) {
       const list = (await h.app.inject({ url, headers: auth })).json() as Page<Post>;
       assert.equal(list.items.length, 1);
     });
+
+    test('channels: ?name= finds one channel by name, or none; a malformed name is 400', async () => {
+      const made = (await h.app.inject({ method: 'POST', url: '/api/v1/channels', headers: auth, payload: { name: 'byname:here' } })).json() as Channel;
+      const found = await h.app.inject({ url: '/api/v1/channels?name=byname%3Ahere', headers: auth });
+      assert.equal(found.statusCode, 200, found.body);
+      assert.deepEqual(found.json(), { items: [made], nextCursor: null });
+      const missing = await h.app.inject({ url: '/api/v1/channels?name=byname%3Anowhere', headers: auth });
+      assert.deepEqual(missing.json(), { items: [], nextCursor: null });
+      const bad = await h.app.inject({ url: '/api/v1/channels?name=bad%20name', headers: auth });
+      assert.equal(bad.statusCode, 400, bad.body);
+      assert.equal((bad.json() as { error: { code: string } }).error.code, 'VALIDATION_FAILED');
+    });
   });
 }
