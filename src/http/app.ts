@@ -16,6 +16,7 @@ import { MycelError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { installAuth, ownerSessionResolver, SESSION_COOKIE, type ActorResolver } from './auth.js';
 import type { HttpContext } from './context.js';
+import { installCors } from './cors.js';
 import { installCsrf } from './csrf.js';
 import { errorHandler, sendError } from './errors.js';
 import { installHttpMetrics } from './metrics.js';
@@ -130,6 +131,8 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     }
     return undefined;
   });
+  // Before authentication: a preflight carries no credential.
+  await installCors(app, config.server.corsOrigins);
   installAuth(app, [ownerSessionResolver(core.sessions), ...(options.actorResolvers ?? [])]);
   installCsrf(app, origin);
   app.addHook('preClose', async () => {
