@@ -82,6 +82,12 @@ describe('CORS on the REST API and the server API', () => {
     assert.equal(res.headers.get('access-control-allow-origin'), 'http://localhost:3000');
   });
 
+  test('unknown paths still answer 404 (the preflight catch-all does not make every path known)', async () => {
+    const res = await fetch(`${node.url}/no/such/path`, { headers: { origin: APP } });
+    assert.equal(res.status, 404);
+    assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'ROUTE_NOT_FOUND');
+  });
+
   test('paths outside the APIs are left alone', async () => {
     const res = await fetch(`${node.url}/healthz`, { headers: { origin: APP } });
     assert.equal(res.status, 200);
