@@ -88,6 +88,12 @@ describe('CORS on the REST API and the server API', () => {
     assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'ROUTE_NOT_FOUND');
   });
 
+  test('GET /api/v1 describes the API even with the realtime server API mounted at /api/<method>', async () => {
+    const res = await fetch(`${node.url}/api/v1`);
+    assert.equal(res.status, 200);
+    assert.equal(((await res.json()) as { apiVersion: string }).apiVersion, 'v1');
+  });
+
   test('paths outside the APIs are left alone', async () => {
     const res = await fetch(`${node.url}/healthz`, { headers: { origin: APP } });
     assert.equal(res.status, 200);
