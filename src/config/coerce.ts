@@ -25,6 +25,8 @@ export function coerceString(raw: string, kind: LeafKind | undefined): CoerceRes
     }
     case 'map':
       return { ok: false, message: 'can only be set in a YAML file' };
+    case 'list':
+      return { ok: true, value: raw.split(',').map((item) => item.trim()).filter((item) => item !== '') };
     default:
       return { ok: true, value: raw };
   }

@@ -42,6 +42,7 @@ const SPECS: readonly KeySpec[] = [
   { path: 'server.sessionMinutes', env: 'MYCEL_SESSION_MINUTES', meaning: 'Minutes an owner session stays valid after login.' },
   { path: 'server.bodyLimit', env: 'MYCEL_BODY_LIMIT', meaning: 'Largest request body accepted, in bytes; a larger one gets 413 `BODY_TOO_LARGE`.' },
   { path: 'server.loginAttemptsPerMinute', env: 'MYCEL_LOGIN_ATTEMPTS_PER_MINUTE', meaning: 'Login attempts allowed per client address per minute; more get 429 `RATE_LIMITED`.' },
+  { path: 'server.corsOrigins', env: 'MYCEL_CORS_ORIGINS', meaning: 'Browser origins (e.g. `https://app.example.com`) allowed to call the REST API and the realtime server API from another origin, comma-separated in the variable; `*` allows any. Credentials travel as bearer tokens (no cookies cross-origin). Empty: no CORS headers.' },
   { path: 'server.shutdownGraceSeconds', env: 'MYCEL_SHUTDOWN_GRACE_SECONDS', meaning: 'Seconds to wait for in-flight requests on SIGINT/SIGTERM before closing anyway.' },
 
   // database
@@ -150,5 +151,6 @@ export function formatType(key: ConfigKey): string {
   const t = key.type;
   if (!t) return '?';
   if (t.kind === 'enum') return t.values.map((v) => `\`${v}\``).join(' \\| ');
+  if (t.kind === 'list') return 'list of strings';
   return t.kind;
 }

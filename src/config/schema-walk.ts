@@ -14,7 +14,9 @@ export type LeafKind =
   | { kind: 'boolean' }
   | { kind: 'enum'; values: readonly string[] }
   /** A map keyed by name (e.g. realtime.namespaces): set as a whole, from YAML only. */
-  | { kind: 'map' };
+  | { kind: 'map' }
+  /** A list of strings: a YAML sequence, or comma-separated in a variable or flag. */
+  | { kind: 'list' };
 
 type AnySchema = z.core.$ZodType;
 
@@ -89,6 +91,8 @@ export function leafKind(schema: AnySchema): LeafKind | undefined {
       return { kind: 'enum', values: Object.values(def.entries ?? {}) };
     case 'record':
       return { kind: 'map' };
+    case 'array':
+      return { kind: 'list' };
     default:
       return undefined;
   }

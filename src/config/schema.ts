@@ -74,6 +74,16 @@ export const configSchema = z
         bodyLimit: z.number().int().min(1024).max(1024 * 1024 * 1024).default(1024 * 1024),
         /** Login attempts allowed per client address per minute. */
         loginAttemptsPerMinute: z.number().int().min(1).max(10_000).default(10),
+        /** Browser origins allowed to call the REST and server APIs cross-origin (CORS); `*` = any. */
+        corsOrigins: z
+          .array(
+            z.string().refine((v) => v === '*' || /^https?:\/\/[^/?#\s]+$/.test(v), {
+              message: 'must be `*` or an origin such as `https://app.example.com` (scheme and host, optional port, no path)',
+            }),
+          )
+          .max(100)
+          .readonly()
+          .default([]),
         /** Seconds to wait for in-flight requests on shutdown. */
         shutdownGraceSeconds: z.number().int().min(0).max(600).default(10),
       })

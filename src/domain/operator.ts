@@ -10,6 +10,7 @@ import {
   checkBlobRefs,
   checkBody,
   checkDescription,
+  checkIdempotencyKey,
   checkLabel,
   checkLimit,
   checkMeta,
@@ -27,6 +28,11 @@ export interface CreatePostInput {
   blobRefs?: string[];
   /** With `channel` (a name): create the channel if it does not exist yet (realtime persisted publishes). */
   createChannel?: boolean;
+  /**
+   * Makes a retried write exactly-once: when the channel already holds a post written under this
+   * key, that post is returned and nothing is written. Kept as long as the post.
+   */
+  idempotencyKey?: string;
 }
 
 export interface ListOptions {
@@ -87,9 +93,17 @@ export class Operator {
     return channel;
   }
 
-  async listChannels(actor: Actor, options: ListOptions = {}): Promise<Page<Channel>> {
+  /** Channels in creation order; with `name`, the page holds that channel or nothing. */
+  async listChannels(actor: Actor, options: ListOptions & { name?: string } = {}): Promise<Page<Channel>> {
     authorize(actor, 'content.read');
     const limit = checkLimit(options.limit);
+    if (options.name !== undefined) {
+      const { name } = parseChannelName(options.name);
+      const channel = await this.storage.getChannelByName(name);
+      // A channel the actor may not read is absent, as it is from the full list.
+      const visible = channel !== null && (actor.kind !== 'user' || this.policy.allows(actor.userId, 'read', channel.name));
+      return { items: visible ? [channel] : [], nextCursor: null };
+    }
     const after = options.cursor ? decodeCursor(options.cursor, { t: 'number', id: 'string' }) : undefined;
     const rows = await this.storage.listChannels({
       limit: limit + 1,
@@ -110,6 +124,7 @@ export class Operator {
     const meta = checkMeta(input.meta);
     const blobRefs = checkBlobRefs(input.blobRefs);
     const author = checkAuthor(authorOf(actor));
+    const idempotencyKey = checkIdempotencyKey(input.idempotencyKey);
     const byName = input.channelId === undefined ? parseChannelName(input.channel) : undefined;
     return this.writer.run(async (unit) => {
       let channel = byName ? await unit.tx.getChannelByName(byName.name) : await unit.tx.getChannel(input.channelId!);
@@ -123,6 +138,11 @@ export class Operator {
         throw new MycelError('CHANNEL_NOT_FOUND', { channel: input.channelId ?? input.channel });
       }
       authorizeChannel(this.policy, actor, 'write', channel.name);
+      if (idempotencyKey !== undefined) {
+        // Under the change-log lock, so a concurrent retry (another instance too) sees this one.
+        const earlier = await unit.tx.getPostByIdempotencyKey(channel.id, idempotencyKey);
+        if (earlier) return earlier;
+      }
       const post: Post = {
         id: newId(),
         channelId: channel.id,
@@ -139,7 +159,12 @@ export class Operator {
       };
       await unit.tx.insertPost(post);
       await unit.tx.updateChannel({ ...channel, lastSeq: post.seq });
-      await unit.append('post.created', { post, channelName: channel.name });
+      if (idempotencyKey === undefined) {
+        await unit.append('post.created', { post, channelName: channel.name });
+      } else {
+        await unit.tx.insertIdempotencyKey(channel.id, idempotencyKey, post.id);
+        await unit.append('post.created', { post, channelName: channel.name, idempotencyKey });
+      }
       return post;
     });
   }

@@ -16,6 +16,7 @@ export const LIMITS = {
   labelChars: 200,
   /** Nesting of `meta` (the object itself is level 1); see lib/json-limits.ts. */
   metaDepth: MAX_JSON_DEPTH,
+  idempotencyKeyChars: 256,
   pageSize: { default: 50, max: 1000 },
 } as const;
 
@@ -92,6 +93,15 @@ export function checkLimit(value: unknown): number {
   if (value === undefined) return LIMITS.pageSize.default;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > LIMITS.pageSize.max) {
     throw invalid('limit', `must be an integer from 1 to ${LIMITS.pageSize.max}`);
+  }
+  return value;
+}
+
+/** An idempotency key: 1–256 printable ASCII characters (it travels in headers too). */
+export function checkIdempotencyKey(value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || !/^[\x21-\x7e]+$/.test(value) || value.length > LIMITS.idempotencyKeyChars) {
+    throw invalid('idempotencyKey', `must be 1 to ${LIMITS.idempotencyKeyChars} printable ASCII characters without spaces`);
   }
   return value;
 }

@@ -16,6 +16,7 @@ import { MycelError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { installAuth, ownerSessionResolver, SESSION_COOKIE, type ActorResolver } from './auth.js';
 import type { HttpContext } from './context.js';
+import { installCors } from './cors.js';
 import { installCsrf } from './csrf.js';
 import { errorHandler, sendError } from './errors.js';
 import { installHttpMetrics } from './metrics.js';
@@ -29,6 +30,7 @@ import { metricsRoutes } from './routes/metrics.js';
 import { nodeRoutes } from './routes/node.js';
 import { openapiRoutes } from './routes/openapi.js';
 import { postRoutes } from './routes/posts.js';
+import { rootRoutes } from './routes/root.js';
 import { sessionRoutes } from './routes/session.js';
 import { apiSchemas } from './schemas.js';
 import { requestLogSerializer } from './log-serializers.js';
@@ -67,6 +69,8 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     loggerInstance: log.child({ module: 'http' }, { serializers: { req: requestLogSerializer } }),
     bodyLimit: config.server.bodyLimit,
     genReqId: () => randomUUID(),
+    // `/api/v1/channels/` is `/api/v1/channels`, for every method.
+    routerOptions: { ignoreTrailingSlash: true },
     // Fastify's own 503 body is not ours; the onRequest hook below answers SHUTTING_DOWN instead.
     return503OnClosing: false,
     // Malformed URLs (bad percent-encoding) and the like go through the same error mapping.
@@ -130,6 +134,8 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     }
     return undefined;
   });
+  // Before authentication: a preflight carries no credential.
+  await installCors(app, config.server.corsOrigins);
   installAuth(app, [ownerSessionResolver(core.sessions), ...(options.actorResolvers ?? [])]);
   installCsrf(app, origin);
   app.addHook('preClose', async () => {
@@ -137,6 +143,7 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
   });
 
   const context: HttpContext = { config, core, metrics, publicOrigin: origin, isShuttingDown };
+  await app.register(rootRoutes, context);
   await app.register(nodeRoutes, context);
   await app.register(sessionRoutes, context);
   await app.register(channelRoutes, context);

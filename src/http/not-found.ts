@@ -25,6 +25,8 @@ export function installNotFound(app: FastifyInstance): void {
   const routes: Array<{ re: RegExp; methods: Set<string> }> = [];
   const byUrl = new Map<string, { re: RegExp; methods: Set<string> }>();
   app.addHook('onRoute', (route) => {
+    // A catch-all (the CORS plugin's `OPTIONS *`) says nothing about which paths exist.
+    if (route.url === '*' || route.url === '/*') return;
     let entry = byUrl.get(route.url);
     if (!entry) {
       entry = { re: patternToRegExp(route.url), methods: new Set() };

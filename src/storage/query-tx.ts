@@ -51,6 +51,9 @@ export abstract class QueryReader<Q extends ReaderQueries> implements StorageRea
   listChannels(o: ListOptions): Promise<Channel[]> { return this.run((q) => q.listChannels(o.after, o.limit)); }
   getPost(id: string): Promise<Post | null> { return this.run((q) => q.getPost(id)); }
   listPosts(channelId: string, o: PostRange): Promise<Post[]> { return this.run((q) => q.listPosts(channelId, o)); }
+  getPostByIdempotencyKey(channelId: string, key: string): Promise<Post | null> {
+    return this.run((q) => q.getPostByIdempotencyKey(channelId, key));
+  }
   getLink(id: string): Promise<Link | null> { return this.run((q) => q.getLink(id)); }
   findLink(fromPostId: string, toPostId: string, label: string): Promise<Link | null> {
     return this.run((q) => q.findLink(fromPostId, toPostId, label));
@@ -147,6 +150,9 @@ export abstract class QueryTx<Q extends TxQueries, M> extends QueryReader<Q> imp
   deleteChannel(id: string): Promise<void> { return this.run((q) => q.deleteChannel(id)); }
   insertPost(p: Post): Promise<void> { return this.run((q) => q.insertPost(p), this.constraints.post(p.channelId)); }
   updatePost(p: Post): Promise<void> { return this.run((q) => q.updatePost(p)); }
+  insertIdempotencyKey(channelId: string, key: string, postId: string): Promise<void> {
+    return this.run((q) => q.insertIdempotencyKey(channelId, key, postId));
+  }
   insertLink(l: Link): Promise<void> { return this.run((q) => q.insertLink(l), this.constraints.link(l)); }
   deleteLink(id: string): Promise<void> { return this.run((q) => q.deleteLink(id)); }
   insertSession(s: Session): Promise<void> { return this.run((q) => q.insertSession(s)); }

@@ -41,6 +41,9 @@ export interface StorageReader {
   /** Posts of a channel with seq > afterSeq, ascending by seq (or descending when `reverse`), tombstones included. */
   listPosts(channelId: string, options: { afterSeq?: number; beforeSeq?: number; limit: number; reverse?: boolean }): Promise<Post[]>;
 
+  /** The post committed in `channelId` under this idempotency key, if any. */
+  getPostByIdempotencyKey(channelId: string, key: string): Promise<Post | null>;
+
   getLink(id: string): Promise<Link | null>;
   findLink(fromPostId: string, toPostId: string, label: string): Promise<Link | null>;
   /** Links from or to a post, ordered by (createdAt, id). */
@@ -77,6 +80,8 @@ export interface StorageTx extends StorageReader {
   /** Inserts a post; the caller has set post.seq = channel.lastSeq + 1 and updates the channel's lastSeq in the same transaction (updateChannel). */
   insertPost(post: Post): Promise<void>;
   updatePost(post: Post): Promise<void>;
+  /** Records the idempotency key of a post inserted in this transaction (unique per channel). */
+  insertIdempotencyKey(channelId: string, key: string, postId: string): Promise<void>;
 
   insertLink(link: Link): Promise<void>;
   deleteLink(id: string): Promise<void>;

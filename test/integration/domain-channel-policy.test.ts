@@ -57,3 +57,11 @@ test('users read only where the policy lets them', async () => {
   assert.deepEqual(visible, ['open:a', 'ro:a']);
   assert.equal((await core.operator.listChannels(OWNER, { limit: 100 })).items.length, 3);
 });
+
+test('a channel looked up by name is absent for a user who may not read it', async () => {
+  const byName = async (actor: Actor, name: string) => (await core.operator.listChannels(actor, { name })).items.map((c) => c.name);
+  assert.deepEqual(await byName(alice, 'ro:a'), ['ro:a']);
+  assert.deepEqual(await byName(alice, 'closed:a'), [], 'closed: no oracle, the same answer as a missing channel');
+  assert.deepEqual(await byName(alice, 'closed:none'), []);
+  assert.deepEqual(await byName(OWNER, 'closed:a'), ['closed:a']);
+});

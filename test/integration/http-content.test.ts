@@ -185,5 +185,33 @@ for (const backend of storageBackends) {
       const bobEdit = await h.app.inject({ method: 'PATCH', url: `/api/v1/posts/${(post.json() as Post).id}`, headers: bearer('user.bob'), payload: { body: 'bob was here' } });
       assert.equal(bobEdit.statusCode, 403);
     });
+
+    test('posts: an Idempotency-Key header makes a retried create exactly-once; a bad key is 400', async () => {
+      const ch = (await h.app.inject({ method: 'POST', url: '/api/v1/channels', headers: auth, payload: { name: 'idem:http' } })).json() as Channel;
+      const url = `/api/v1/channels/${ch.id}/posts`;
+      const send = (key: string) => h.app.inject({ method: 'POST', url, headers: { ...auth, 'idempotency-key': key }, payload: { body: 'once' } });
+      const first = await send('req-7');
+      assert.equal(first.statusCode, 201, first.body);
+      const retry = await send('req-7');
+      assert.equal(retry.statusCode, 201, retry.body);
+      assert.deepEqual(retry.json(), first.json());
+      const bad = await send('x'.repeat(300));
+      assert.equal(bad.statusCode, 400, bad.body);
+      assert.equal((bad.json() as { error: { code: string } }).error.code, 'VALIDATION_FAILED');
+      const list = (await h.app.inject({ url, headers: auth })).json() as Page<Post>;
+      assert.equal(list.items.length, 1);
+    });
+
+    test('channels: ?name= finds one channel by name, or none; a malformed name is 400', async () => {
+      const made = (await h.app.inject({ method: 'POST', url: '/api/v1/channels', headers: auth, payload: { name: 'byname:here' } })).json() as Channel;
+      const found = await h.app.inject({ url: '/api/v1/channels?name=byname%3Ahere', headers: auth });
+      assert.equal(found.statusCode, 200, found.body);
+      assert.deepEqual(found.json(), { items: [made], nextCursor: null });
+      const missing = await h.app.inject({ url: '/api/v1/channels?name=byname%3Anowhere', headers: auth });
+      assert.deepEqual(missing.json(), { items: [], nextCursor: null });
+      const bad = await h.app.inject({ url: '/api/v1/channels?name=bad%20name', headers: auth });
+      assert.equal(bad.statusCode, 400, bad.body);
+      assert.equal((bad.json() as { error: { code: string } }).error.code, 'VALIDATION_FAILED');
+    });
   });
 }

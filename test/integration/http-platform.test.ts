@@ -10,6 +10,8 @@ const packageVersion = (JSON.parse(readFileSync(new URL('../../package.json', im
 
 /** Every route of the API as `METHOD path` in OpenAPI form; the document must have exactly these. */
 const ROUTES = [
+  'GET /',
+  'GET /api/v1',
   'GET /api/v1/node',
   'POST /api/v1/session',
   'GET /api/v1/session',
@@ -34,7 +36,7 @@ const ROUTES = [
   'GET /readyz',
   'GET /metrics',
 ];
-const PUBLIC_ROUTES = new Set(['GET /api/v1/node', 'POST /api/v1/session', 'GET /api/v1/openapi.json', 'GET /healthz', 'GET /readyz', 'GET /metrics']);
+const PUBLIC_ROUTES = new Set(['GET /', 'GET /api/v1', 'GET /api/v1/node', 'POST /api/v1/session', 'GET /api/v1/openapi.json', 'GET /healthz', 'GET /readyz', 'GET /metrics']);
 
 interface Operation {
   operationId?: string;

@@ -28,9 +28,15 @@ export const channelRoutes: FastifyPluginAsyncZod<HttpContext> = async (app, { c
       schema: {
         tags,
         operationId: 'listChannels',
-        summary: 'Channels in creation order',
+        summary: 'Channels in creation order, or the one channel of a name',
         security: SECURED,
-        querystring: pageQuery,
+        querystring: pageQuery.extend({
+          name: z
+            .string()
+            .max(LIMITS.channelNameChars)
+            .optional()
+            .describe('Only the channel of this name: a page with that channel, or with none when it does not exist or may not be read'),
+        }),
         response: withErrors({ 200: pageOf(channelSchema) }, AUTH_ERRORS),
       },
     },

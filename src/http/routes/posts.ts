@@ -17,6 +17,14 @@ const createBody = z
   })
   .strict();
 const editBody = z.object({ body: storableText(LIMITS.postBodyChars).optional(), meta: meta.optional() }).strict();
+const createHeaders = z.object({
+  'idempotency-key': z
+    .string()
+    .optional()
+    .describe(
+      `Makes a retried write exactly-once: a post already written into the channel under this key (1 to ${LIMITS.idempotencyKeyChars} printable ASCII characters) is returned instead of writing another`,
+    ),
+});
 const listQuery = pageQuery.extend({
   order: z.enum(['asc', 'desc']).optional().describe('By seq; `desc` gives the newest first (default `asc`)'),
 });
@@ -56,12 +64,18 @@ export const postRoutes: FastifyPluginAsyncZod<HttpContext> = async (app, { core
         summary: 'Write a post into a channel',
         security: SECURED,
         params: channelParams,
+        headers: createHeaders,
         body: createBody,
         response: withErrors({ 201: postSchema }, WRITE_ERRORS),
       },
     },
     async (request, reply) => {
-      const post = await ops.createPost(actorOf(request), { channelId: request.params.channelId, ...request.body });
+      const idempotencyKey = request.headers['idempotency-key'];
+      const post = await ops.createPost(actorOf(request), {
+        channelId: request.params.channelId,
+        ...request.body,
+        ...(idempotencyKey !== undefined ? { idempotencyKey } : {}),
+      });
       return reply.code(201).send(post);
     },
   );

@@ -1,5 +1,6 @@
 import { MycelError } from '../../errors.js';
 import { initial } from './001-initial.js';
+import { idempotencyKeys } from './002-idempotency-keys.js';
 
 /**
  * One versioned schema change, written once per dialect with the same tables and meaning.
@@ -13,7 +14,7 @@ export interface Migration {
 }
 
 /** Every migration, in the order it is applied; versions run 1, 2, 3… */
-export const MIGRATIONS: readonly Migration[] = [initial];
+export const MIGRATIONS: readonly Migration[] = [initial, idempotencyKeys];
 
 /** The schema version this code expects. */
 export const CURRENT_SCHEMA_VERSION: number = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -45,6 +45,11 @@ const SQL = {
     `SELECT ${POST.columns} FROM posts WHERE channel_id = $1 AND seq > $2 AND seq < $3 ORDER BY seq DESC LIMIT $4`,
   ),
   insertPost: q('insert_post', `INSERT INTO posts (${POST.columns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`),
+  getPostByIdempotencyKey: q(
+    'get_post_by_idempotency_key',
+    `SELECT ${POST.columns} FROM posts WHERE id = (SELECT post_id FROM post_idempotency_keys WHERE channel_id = $1 AND key = $2)`,
+  ),
+  insertIdempotencyKey: q('insert_idempotency_key', 'INSERT INTO post_idempotency_keys (channel_id, key, post_id) VALUES ($1, $2, $3)'),
   updatePost: q(
     'update_post',
     'UPDATE posts SET body = $1, meta = $2, blob_refs = $3, updated_at = $4, edited = $5, deleted = $6 WHERE id = $7',
@@ -179,6 +184,10 @@ export class PostgresQueries {
     return this.all(o.reverse ? SQL.listPostsDesc : SQL.listPostsAsc, values, POST.read);
   }
 
+  getPostByIdempotencyKey(channelId: string, key: string): Promise<Post | null> {
+    return this.one(SQL.getPostByIdempotencyKey, [channelId, key], POST.read);
+  }
+
   getLink(id: string): Promise<Link | null> {
     return this.one(SQL.getLink, [id], LINK.read);
   }
@@ -259,6 +268,10 @@ export class PostgresQueries {
 
   async updatePost(p: Post): Promise<void> {
     if ((await this.count(SQL.updatePost, POST.updateValues(p))) === 0) throw new MycelError('POST_NOT_FOUND', { postId: p.id });
+  }
+
+  async insertIdempotencyKey(channelId: string, key: string, postId: string): Promise<void> {
+    await this.count(SQL.insertIdempotencyKey, [channelId, key, postId]);
   }
 
   async insertLink(l: Link): Promise<void> {

@@ -33,6 +33,8 @@ const SQL = {
   listPostsAsc: `SELECT ${POST.columns} FROM posts WHERE channel_id = ? AND seq > ? AND seq < ? ORDER BY seq LIMIT ?`,
   listPostsDesc: `SELECT ${POST.columns} FROM posts WHERE channel_id = ? AND seq > ? AND seq < ? ORDER BY seq DESC LIMIT ?`,
   insertPost: `INSERT INTO posts (${POST.columns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  getPostByIdempotencyKey: `SELECT ${POST.columns} FROM posts WHERE id = (SELECT post_id FROM post_idempotency_keys WHERE channel_id = ? AND key = ?)`,
+  insertIdempotencyKey: 'INSERT INTO post_idempotency_keys (channel_id, key, post_id) VALUES (?, ?, ?)',
   updatePost: 'UPDATE posts SET body = ?, meta = ?, blob_refs = ?, updated_at = ?, edited = ?, deleted = ? WHERE id = ?',
 
   getLink: `SELECT ${LINK.columns} FROM links WHERE id = ?`,
@@ -179,6 +181,10 @@ export class SqliteQueries {
     return this.all(o.reverse ? 'listPostsDesc' : 'listPostsAsc', values, POST.read);
   }
 
+  getPostByIdempotencyKey(channelId: string, key: string): Post | null {
+    return this.one('getPostByIdempotencyKey', [channelId, key], POST.read);
+  }
+
   getLink(id: string): Link | null {
     return this.one('getLink', [id], LINK.read);
   }
@@ -256,6 +262,10 @@ export class SqliteQueries {
 
   updatePost(p: Post): void {
     if (this.write('updatePost', POST.updateValues(p)) === 0) throw new MycelError('POST_NOT_FOUND', { postId: p.id });
+  }
+
+  insertIdempotencyKey(channelId: string, key: string, postId: string): void {
+    this.write('insertIdempotencyKey', [channelId, key, postId]);
   }
 
   insertLink(l: Link): void {
