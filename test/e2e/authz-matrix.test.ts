@@ -221,8 +221,9 @@ async function makeFixture(scope: Scope): Promise<Fixture> {
 }
 
 const shared = new Map<Scope, Fixture>();
-async function fixtureFor(scope: Scope, method: string): Promise<Fixture> {
-  if (method !== 'GET' && method !== 'OPTIONS') return makeFixture(scope);
+/** Resources for one cell: fresh ones for a scoped request that may change them, else shared ones. */
+async function fixtureFor(scope: Scope, method: string, scoped: boolean): Promise<Fixture> {
+  if (scoped && method !== 'GET' && method !== 'OPTIONS') return makeFixture(scope);
   let f = shared.get(scope);
   if (!f) shared.set(scope, (f = await makeFixture(scope)));
   return f;
@@ -414,7 +415,7 @@ describe('authorisation matrix (mycel serve on SQLite)', () => {
         for (const [i, principal] of PRINCIPALS.entries()) {
           for (const param of row.each ?? [undefined]) {
             const method = route.split(' ')[0]!;
-            const fixture = await fixtureFor(scope ?? 'open', method);
+            const fixture = await fixtureFor(scope ?? 'open', method, scope !== null);
             const { answer, sent } = await ask(route, row, principal, fixture, param);
             const where = `${route}${param ? ` (${param})` : ''} as ${principal}${scope ? ` in the ${scope} scope` : ''}`;
             check(where, cells[i]!, answer, principal, sent);
