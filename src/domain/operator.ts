@@ -3,7 +3,7 @@ import { newId } from '../lib/ids.js';
 import type { Storage, StorageReader } from '../storage/storage.js';
 import { authorOf, type Actor } from './actor.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
-import { authorize, authorizeChannel, OPEN_CHANNEL_POLICY, type ChannelPolicy } from './permissions.js';
+import { authorize, authorizeChannel, canUseChannel, OPEN_CHANNEL_POLICY, type ChannelPolicy } from './permissions.js';
 import type { Change, Channel, Link, Page, Post } from '../model/content.js';
 import {
   checkAuthor,
@@ -225,12 +225,18 @@ export class Operator {
   }
 
   // ---- links ----
+  // A user sees and makes only links whose both ends it may read: a link to a post in a channel
+  // it may not read would leak that post's id and the link's label. A link the user cannot
+  // fully see does not exist for it (LINK_NOT_FOUND; lists leave it out), and a post it may
+  // not read is answered like one that does not exist (POST_NOT_FOUND), so neither is an oracle.
 
   async createLink(actor: Actor, input: { fromPostId: string; toPostId: string; label?: string }): Promise<Link> {
     const label = checkLabel(input.label);
     return this.writer.run(async (unit) => {
-      const from = await this.requirePost(unit.tx, input.fromPostId);
-      await this.requirePost(unit.tx, input.toPostId);
+      const readable = this.readablePosts(unit.tx, actor);
+      const from = await readable.post(input.fromPostId);
+      if (!from) throw new MycelError('POST_NOT_FOUND', { id: input.fromPostId });
+      if (!(await readable.post(input.toPostId))) throw new MycelError('POST_NOT_FOUND', { id: input.toPostId });
       authorize(actor, 'link.create', { post: from });
       await this.authorizePostChannel(unit.tx, actor, 'write', from);
       if (await unit.tx.findLink(input.fromPostId, input.toPostId, label)) {
@@ -246,9 +252,10 @@ export class Operator {
   async deleteLink(actor: Actor, id: string): Promise<void> {
     return this.writer.run(async (unit) => {
       const link = await unit.tx.getLink(id);
-      if (!link) throw new MycelError('LINK_NOT_FOUND', { id });
-      const from = await unit.tx.getPost(link.fromPostId);
-      authorize(actor, 'link.delete', from ? { post: from } : {});
+      const from = link ? await this.readablePosts(unit.tx, actor).linkSource(link) : null;
+      if (!link || !from) throw new MycelError('LINK_NOT_FOUND', { id });
+      authorize(actor, 'link.delete', { post: from });
+      await this.authorizePostChannel(unit.tx, actor, 'write', from);
       await unit.tx.deleteLink(id);
       await unit.append('link.deleted', { id, fromPostId: link.fromPostId, toPostId: link.toPostId });
     });
@@ -257,17 +264,21 @@ export class Operator {
   async getLink(actor: Actor, id: string): Promise<Link> {
     authorize(actor, 'content.read');
     const link = await this.storage.getLink(id);
-    if (!link) throw new MycelError('LINK_NOT_FOUND', { id });
-    const from = await this.storage.getPost(link.fromPostId);
-    if (from) await this.authorizePostChannel(this.storage, actor, 'read', from);
+    if (!link || !(await this.readablePosts(this.storage, actor).linkSource(link))) throw new MycelError('LINK_NOT_FOUND', { id });
     return link;
   }
 
+  /** Links from or to a post, leaving out those whose other end the actor may not read. */
   async listLinks(actor: Actor, postId: string): Promise<Link[]> {
     authorize(actor, 'content.read');
     const post = await this.requirePost(this.storage, postId);
     await this.authorizePostChannel(this.storage, actor, 'read', post);
-    return this.storage.listLinks(postId);
+    const links = await this.storage.listLinks(postId);
+    if (actor.kind !== 'user') return links;
+    const readable = this.readablePosts(this.storage, actor);
+    const visible: Link[] = [];
+    for (const link of links) if (await readable.linkSource(link)) visible.push(link);
+    return visible;
   }
 
   // ---- change log ----
@@ -299,6 +310,33 @@ export class Operator {
     await unit.tx.insertChannel(channel);
     await unit.append('channel.created', { channel });
     return channel;
+  }
+
+  /**
+   * Looks posts up as `actor` sees them: a post in a channel the actor may not read is null, as
+   * if it did not exist. Channel rights are looked up once per channel.
+   */
+  private readablePosts(reader: StorageReader, actor: Actor): { post(id: string): Promise<Post | null>; linkSource(link: Link): Promise<Post | null> } {
+    const rights = new Map<string, boolean>();
+    const post = async (id: string): Promise<Post | null> => {
+      const found = await reader.getPost(id);
+      if (!found || actor.kind !== 'user') return found;
+      let allowed = rights.get(found.channelId);
+      if (allowed === undefined) {
+        const channel = await reader.getChannel(found.channelId);
+        allowed = channel !== null && canUseChannel(this.policy, actor, 'read', channel.name);
+        rights.set(found.channelId, allowed);
+      }
+      return allowed ? found : null;
+    };
+    return {
+      post,
+      /** The link's source post when the actor may read both ends, else null. */
+      async linkSource(link) {
+        const from = await post(link.fromPostId);
+        return from && (await post(link.toPostId)) ? from : null;
+      },
+    };
   }
 
   /** Checks the channel policy for a user acting on a post (owner-equivalent actors pass). */

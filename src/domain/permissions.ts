@@ -5,7 +5,7 @@ import type { Post } from '../model/content.js';
 /**
  * Who may do what on a node's content. Owner-equivalent actors (owner, system, owner nodes)
  * may do anything. Users (JWT) read, write posts, edit and delete their own posts, and link
- * from their own posts. Channel management and the change log are the owner's.
+ * from their own posts to posts they may read. Channel management and the change log are the owner's.
  */
 export type Action =
   | 'channel.manage'
@@ -47,9 +47,14 @@ export interface ChannelPolicy {
 
 export const OPEN_CHANNEL_POLICY: ChannelPolicy = Object.freeze({ allows: () => true });
 
+/** Whether `actor` may `action` the channel under `policy`; only users are limited by it. */
+export function canUseChannel(policy: ChannelPolicy, actor: Actor, action: 'read' | 'write', channelName: string): boolean {
+  return actor.kind !== 'user' || policy.allows(actor.userId, action, channelName);
+}
+
 /** Throws FORBIDDEN when a user may not `action` the channel under `policy`. */
 export function authorizeChannel(policy: ChannelPolicy, actor: Actor, action: 'read' | 'write', channelName: string): void {
-  if (actor.kind === 'user' && !policy.allows(actor.userId, action, channelName)) {
+  if (!canUseChannel(policy, actor, action, channelName)) {
     throw new MycelError('FORBIDDEN', { action: `channel.${action}`, channel: channelName });
   }
 }

@@ -40,6 +40,12 @@ export interface Authenticated {
  */
 export interface ActorResolver {
   readonly name: string;
+  /**
+   * Whether this resolver's tokens may arrive in the session cookie (default no). Only the
+   * sessions POST /api/v1/session issues travel there: a JWT an app placed in a cookie would
+   * gain the cookie's ambient authority, so it is accepted in `Authorization: Bearer` only.
+   */
+  readonly cookie?: boolean;
   resolve(token: string, source: CredentialSource): Promise<Actor | null>;
 }
 
@@ -47,6 +53,7 @@ export interface ActorResolver {
 export function ownerSessionResolver(sessions: OwnerSessions): ActorResolver {
   return {
     name: 'owner-session',
+    cookie: true,
     async resolve(token) {
       try {
         return await sessions.authenticate(token);
@@ -83,13 +90,17 @@ export function readCredential(request: FastifyRequest): Credential | null {
   return null;
 }
 
-/** Tries each resolver in order; a token none of them knows is UNAUTHENTICATED. */
+/** Tries each resolver in order (for a cookie, those that accept cookies); a token none of them knows is UNAUTHENTICATED. */
 export async function authenticate(resolvers: readonly ActorResolver[], credential: Credential): Promise<Authenticated> {
+  const fromCookie = credential.source === 'cookie';
   for (const resolver of resolvers) {
+    if (fromCookie && resolver.cookie !== true) continue;
     const actor = await resolver.resolve(credential.token, credential.source);
     if (actor) return { actor, source: credential.source, resolver: resolver.name, token: credential.token };
   }
-  throw new MycelError('UNAUTHENTICATED', { reason: 'the token is not valid' });
+  throw new MycelError('UNAUTHENTICATED', {
+    reason: fromCookie ? 'the session cookie is not valid: it carries only sessions from POST /api/v1/session' : 'the token is not valid',
+  });
 }
 
 /** How the request is authenticated; a route that declared `auth: 'none'` has nothing here. */

@@ -53,7 +53,11 @@ export async function startMycel(env: Record<string, string>, args: string[] = [
   const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
   const url = await new Promise<string>((resolve, reject) => {
     let buf = '';
-    const timer = setTimeout(() => reject(new Error(`mycel serve did not start in ${timeoutMs} ms\n${stderr}`)), timeoutMs);
+    const timer = setTimeout(() => {
+      // Not listening is a failed start: the caller gets no handle to stop it with, so end it here.
+      child.kill('SIGKILL');
+      reject(new Error(`mycel serve did not start in ${timeoutMs} ms\n${stderr}`));
+    }, timeoutMs);
     child.stdout!.on('data', (chunk: Buffer) => {
       buf += chunk.toString();
       const parts = buf.split('\n');

@@ -39,13 +39,16 @@ test('users write only where the policy lets them; the owner everywhere', async 
   const ownerPost = await core.operator.createPost(OWNER, { channelId: closed.id, body: 'owner' });
   assert.equal(ownerPost.seq, 1);
   await core.operator.editPost(alice, mine.id, { body: 'edited' });
-  await core.operator.createLink(alice, { fromPostId: mine.id, toPostId: ownerPost.id });
+  const roPost = await core.operator.createPost(OWNER, { channelId: ro.id, body: 'readable' });
+  await core.operator.createLink(alice, { fromPostId: mine.id, toPostId: roPost.id });
+  // Links follow read rights on both ends (domain-link-rights.test.ts has the whole story).
+  await assert.rejects(core.operator.createLink(alice, { fromPostId: mine.id, toPostId: ownerPost.id }), /No such post/);
 });
 
 test('users read only where the policy lets them', async () => {
   const closed = await core.operator.getChannel(OWNER, 'closed:a');
   const ro = await core.operator.getChannel(OWNER, 'ro:a');
-  const roPost = await core.operator.createPost(OWNER, { channelId: ro.id, body: 'readable' });
+  const roPost = (await core.operator.listPosts(OWNER, ro.id)).items[0]!;
   const closedPost = (await core.operator.listPosts(OWNER, closed.id)).items[0]!;
   assert.equal((await core.operator.getPost(alice, roPost.id)).body, 'readable');
   assert.equal((await core.operator.listPosts(alice, ro.id)).items.length, 1);

@@ -4,8 +4,11 @@ import { after, before, describe, test } from 'node:test';
 import { OwnerSessions } from '../../src/domain/owner-sessions.js';
 import { sha256Hex } from '../../src/lib/hash.js';
 import { randomToken } from '../../src/lib/ids.js';
+import { jwtActorResolver } from '../../src/realtime/auth/domain-credentials.js';
+import { TokenVerifier } from '../../src/realtime/auth/tokens.js';
 import { storageBackends } from '../helpers/storage.js';
 import { bearer, cookie, ORIGIN, OWNER_PASSWORD, runScenario, startHarness, type Harness, type Scenario } from './http-harness.js';
+import { API_KEY, sign } from './realtime-harness.js';
 
 for (const backend of storageBackends) {
   describe(`HTTP session on ${backend.name}`, () => {
@@ -78,6 +81,21 @@ for (const backend of storageBackends) {
         await runScenario(h.app, { name: 'expired bearer', url: '/api/v1/channels', headers: bearer(token), expectStatus: 401, expectCode: 'SESSION_EXPIRED' }, null);
         await runScenario(h.app, { name: 'expired cookie', url: '/api/v1/session', headers: cookie(token), expectStatus: 401, expectCode: 'SESSION_EXPIRED' }, null);
       });
+    });
+
+    test('an application JWT works as a bearer token, never as the session cookie', async () => {
+      const h = await startHarness(backend, { actorResolvers: [jwtActorResolver(new TokenVerifier(API_KEY))] });
+      try {
+        const jwt = await sign({ sub: 'alice' });
+        const viaBearer = await runScenario(h.app, { name: 'JWT as bearer', url: '/api/v1/session', headers: bearer(jwt), expectStatus: 200 }, null);
+        assert.deepEqual(viaBearer.json(), { actor: { kind: 'user', userId: 'alice' }, source: 'bearer' });
+        await runScenario(h.app, { name: 'JWT as cookie', url: '/api/v1/session', headers: cookie(jwt), expectStatus: 401, expectCode: 'UNAUTHENTICATED' }, null);
+        await runScenario(h.app, { name: 'JWT as cookie, a write with our Origin', method: 'POST', url: '/api/v1/channels', headers: { ...cookie(jwt), origin: ORIGIN }, json: { name: 'x:y' }, expectStatus: 401, expectCode: 'UNAUTHENTICATED' }, null);
+        const ownerCookie = await runScenario(h.app, { name: 'owner session as cookie', url: '/api/v1/session', headers: cookie(await h.login()), expectStatus: 200 }, null);
+        assert.deepEqual(ownerCookie.json(), { actor: { kind: 'owner' }, source: 'cookie' });
+      } finally {
+        await h.close();
+      }
     });
 
     test('sessions expire after server.sessionMinutes (controlled clock)', async () => {

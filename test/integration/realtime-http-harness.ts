@@ -11,6 +11,7 @@ import { Registry } from 'prom-client';
 import { EventSource } from 'undici';
 import { errorHandler } from '../../src/http/errors.js';
 import { registerRealtimeRoutes } from '../../src/http/routes/realtime.js';
+import type { CredentialsHook } from '../../src/realtime/context.js';
 import type { RealtimeNode } from '../../src/realtime/realtime-node.js';
 import { attachWebSocket, type WebSocketHandle } from '../../src/realtime/transports/websocket.js';
 import { silentLog } from '../helpers/core.js';
@@ -24,6 +25,8 @@ export interface HttpRealtimeOptions extends ServerOptions {
   bodyLimit?: number;
   /** Fixed instance id (emulation routing tests). */
   nodeId?: string;
+  /** Accepts connect tokens that are not JWTs (owner sessions). */
+  credentials?: CredentialsHook;
 }
 
 export type EmulationTransport = 'http_stream' | 'sse';
@@ -50,6 +53,7 @@ export async function startHttpRealtime(options: HttpRealtimeOptions): Promise<H
     tuning: options.tuning,
     persist: options.persist,
     nodeId: options.nodeId,
+    credentials: options.credentials,
   });
   const app = Fastify({ loggerInstance: silentLog }) as unknown as FastifyInstance;
   app.setErrorHandler(errorHandler);

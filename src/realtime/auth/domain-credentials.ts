@@ -9,6 +9,7 @@ import { hasOwnerRights, type Actor } from '../../domain/actor.js';
 import type { OwnerSessions } from '../../domain/owner-sessions.js';
 import { isMycelError, MycelError } from '../../errors.js';
 import type { CredentialsHook } from '../context.js';
+import { nodeUserId, OWNER_USER_ID } from './principals.js';
 import { TokenError, type TokenVerifier } from './tokens.js';
 
 const JWT_RE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
@@ -38,7 +39,7 @@ export function jwtActorResolver(verifier: TokenVerifier): JwtActorResolver {
   };
 }
 
-/** Realtime connect with an owner/node session token; the user is `owner` or `node:<id>`. */
+/** Realtime connect with an owner/node session token; the user is `mycel:owner` or `mycel:node:<id>` (principals.ts). */
 export function ownerSessionCredentials(sessions: OwnerSessions): CredentialsHook {
   return async (token) => {
     let actor: Actor;
@@ -48,7 +49,7 @@ export function ownerSessionCredentials(sessions: OwnerSessions): CredentialsHoo
       if (isMycelError(err) && (err.code === 'UNAUTHENTICATED' || err.code === 'SESSION_EXPIRED')) return null;
       throw err;
     }
-    const user = actor.kind === 'node' ? `node:${actor.nodeId}` : actor.kind;
+    const user = actor.kind === 'node' ? nodeUserId(actor.nodeId) : OWNER_USER_ID;
     return { user, owner: hasOwnerRights(actor) };
   };
 }

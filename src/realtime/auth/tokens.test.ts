@@ -34,6 +34,13 @@ describe('TokenVerifier', () => {
     assert.equal((await v.verifyConnection(await sign({}))).user, '');
   });
 
+  it('a connection token may not name a user id reserved for the node (mycel:…)', async () => {
+    assert.equal(await failure(v.verifyConnection(await sign({ sub: 'mycel:owner' }))), 'invalid');
+    assert.equal(await failure(v.verifyConnection(await sign({ sub: 'mycel:node:x' }))), 'invalid');
+    assert.equal((await v.verifyConnection(await sign({ sub: 'owner' }))).user, 'owner');
+    assert.equal((await v.verifyConnection(await sign({ sub: 'mycelium:x' }))).user, 'mycelium:x');
+  });
+
   it('expire_at replaces exp for the connection; 0 is never', async () => {
     assert.equal((await v.verifyConnection(await sign({ sub: 'u', exp: now() + 60, expire_at: 0 }))).expireAt, 0);
     assert.equal((await v.verifyConnection(await sign({ sub: 'u', expire_at: now() + 999 }))).expireAt, now() + 999);

@@ -6,6 +6,7 @@
  */
 import { errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
 import { clientJsonProblem } from '../protocol/data-limits.js';
+import { isReservedUserId, RESERVED_USER_PREFIX } from './principals.js';
 
 export type TokenFailure = 'invalid' | 'expired';
 
@@ -190,8 +191,10 @@ export class TokenVerifier {
         subs[channel] = sub;
       }
     }
+    const user = optString(payload, 'sub');
+    if (isReservedUserId(user)) invalid(`claim sub must not start with "${RESERVED_USER_PREFIX}": those ids are the node's own principals`);
     return {
-      user: optString(payload, 'sub'),
+      user,
       expireAt,
       info: jsonOrB64(payload, 'info'),
       channels,
