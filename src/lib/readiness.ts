@@ -1,4 +1,8 @@
-/** What one back-end says about itself: ready, or not with a reason an operator can act on. */
+/**
+ * What one back-end says about itself: ready, or not with a reason. The reason is served to
+ * anyone (/readyz needs no auth): it names the back-end and what fails, never an address, a
+ * credential or a driver's error text (those go to the log).
+ */
 export type Readiness = { ready: true } | { ready: false; reason: string };
 
 /**

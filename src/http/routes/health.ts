@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { MycelError } from '../../errors.js';
 import type { HttpContext } from '../context.js';
+import { sendError } from '../errors.js';
 import { PUBLIC, withErrors } from '../schemas.js';
 
 /** How long /readyz waits for the database (or another back-end's check) before calling the node not ready. */
@@ -51,7 +52,7 @@ export const healthRoutes: FastifyPluginAsyncZod<HttpContext> = async (app, { co
         response: withErrors({ 200: z.object({ status: z.literal('ready') }) }, [503]),
       },
     },
-    async () => {
+    async (request, reply) => {
       if (isShuttingDown()) throw new MycelError('SHUTTING_DOWN');
       try {
         await withTimeout(core.storage.schemaVersion(), STORAGE_TIMEOUT_MS);
@@ -65,7 +66,9 @@ export const healthRoutes: FastifyPluginAsyncZod<HttpContext> = async (app, { co
         } catch (err) {
           throw new MycelError('NOT_READY', { reason: `${check.name} does not answer`, check: check.name }, undefined, { cause: err });
         }
-        if (!state.ready) throw new MycelError('NOT_READY', { reason: state.reason, check: check.name });
+        // The check's own log reported the outage once; a probe every few seconds must not log it again.
+        // Its reason is written for the public, so it is sent as it is.
+        if (!state.ready) return sendError(reply, new MycelError('NOT_READY', { check: check.name, reason: state.reason, requestId: request.id }));
       }
       return { status: 'ready' as const };
     },
