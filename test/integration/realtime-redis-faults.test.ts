@@ -21,6 +21,7 @@ import { BusRecorder, waitUntil } from '../helpers/realtime-backends.js';
 import { freePort, RedisServer } from '../helpers/redis-server.js';
 import { storageBackends } from '../helpers/storage.js';
 import { startHarness } from './http-harness.js';
+import { sign, startRealtime } from './realtime-harness.js';
 
 const HISTORY: HistoryOptions = { size: 100, ttlSeconds: 60, metaTtlSeconds: 300 };
 const COMMAND_TIMEOUT_MS = 1_000;
@@ -267,6 +268,29 @@ describe('Redis back-ends at the edges of an outage', () => {
     await rec.waitFor(() => rec.pubs('chat:c').length === 1, 5_000, 'delivery');
     await once(() => presence.add('chat:c', { user: 'u1', client: 'c1' }, 60), 'presence once Redis is up');
     assert.deepEqual(bus.commands.health.check(), { ready: true });
+  });
+
+  it('a client is answered at once with 100 "realtime back-end unavailable" (temporary) while Redis is down', async () => {
+    const port = await freePort();
+    const url = `redis://127.0.0.1:${port}`;
+    const backends = createRealtimeBackends({ redisUrl: url, nodeId: 'n2', log: createLogger({ level: 'silent' }) });
+    const server = await startRealtime({ backend: { bus: backends.bus, history: backends.history, presence: backends.presence, cleanup: () => backends.close() } });
+    closers.push(() => backends.close(), () => server.close());
+    const raw = await server.raw();
+    raw.send({ id: 1, connect: { token: await sign({ sub: 'u1' }) } });
+    assert.ok((await raw.reply(1)).connect, 'connect needs no Redis');
+    const commands = [
+      { id: 2, subscribe: { channel: 'chat:down' } },
+      { id: 3, publish: { channel: 'chat:down', data: { n: 1 } } },
+      { id: 4, history: { channel: 'chat:down', limit: 10 } },
+      { id: 5, presence: { channel: 'chat:down' } },
+    ];
+    const started = Date.now();
+    raw.sendBatch(commands);
+    for (const { id } of commands) {
+      assert.deepEqual((await raw.reply(id, 2_000)).error, { code: 100, message: 'realtime back-end unavailable', temporary: true }, `command ${id}`);
+    }
+    assert.ok(Date.now() - started < 1_000, `the replies took ${Date.now() - started} ms`);
   });
 
   it('an outage is logged once, naming Redis without its password and what stops; its end once; /readyz follows it', async () => {
