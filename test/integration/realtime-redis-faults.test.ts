@@ -92,7 +92,9 @@ describe('Redis back-ends at the edges of an outage', () => {
 
   it('a publish sent while Redis is stopped fails within the command timeout and is never delivered or stored after Redis resumes', async () => {
     const redis = await server();
-    const bus = new RedisBus(busOptions(redis.url, 'pause'));
+    // The subscriber's PING finds the stopped Redis too: it reconnects into a handshake that
+    // hangs until SIGCONT, and must come back by itself.
+    const bus = new RedisBus({ ...busOptions(redis.url, 'pause'), pingIntervalMs: 300 });
     closers.push(() => bus.close());
     const history = new RedisHistoryStore(bus);
     const rec = new BusRecorder();
@@ -123,6 +125,7 @@ describe('Redis back-ends at the edges of an outage', () => {
     assert.ok(isUnavailable(next.error), String(next.error));
     assert.ok(next.ms < 100, `the next publish took ${next.ms} ms`);
     assert.deepEqual(bus.commands.health.check().ready, false);
+    await waitUntil(async () => !bus.subscriber.isUp, { what: 'the subscriber to notice the stopped Redis' });
 
     redis.resume();
     // Same connection, so Redis ran the late publishes before this one: they had their chance.
