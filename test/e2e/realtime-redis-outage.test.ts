@@ -221,6 +221,7 @@ describe('realtime cluster: Redis restarted under load', () => {
       assert.ok(errors.length >= OUTAGE_FAILURES);
       for (const s of errors) {
         assert.equal(s.error!.code, 100, JSON.stringify(s));
+        assert.equal(s.error!.message, 'realtime back-end unavailable', JSON.stringify(s));
         assert.ok(s.doneAt >= killAt && s.sentAt <= reconnectedAt, `an error outside the outage: ${JSON.stringify(s)}`);
       }
       const acked = sent.filter((s) => s.epoch);
