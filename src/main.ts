@@ -81,6 +81,7 @@ export async function startNode(config: Config, log: Logger = createLogger({ lev
       metrics,
       actorResolvers: [jwtActorResolver(new TokenVerifier(config.realtime.apiKey))],
       isShuttingDown: () => shuttingDown,
+      readinessChecks: backends.readiness,
     });
     await registerRealtimeRoutes(app, { realtime, config });
     ws = attachWebSocket(app.server, realtime);

@@ -13,6 +13,7 @@ import type { Registry } from 'prom-client';
 import { publicUrl, type FrozenConfig } from '../config/load.js';
 import type { NodeCore } from '../domain/node-core.js';
 import { MycelError } from '../errors.js';
+import type { ReadinessCheck } from '../lib/readiness.js';
 import type { Logger } from '../log.js';
 import { installAuth, ownerSessionResolver, SESSION_COOKIE, type ActorResolver } from './auth.js';
 import type { HttpContext } from './context.js';
@@ -48,6 +49,8 @@ export interface HttpAppOptions {
   actorResolvers?: readonly ActorResolver[];
   /** Lets /readyz report SHUTTING_DOWN as soon as main.ts starts draining, before app.close(). */
   isShuttingDown?: () => boolean;
+  /** Back-ends besides the database that /readyz must find ready (Redis, later blobs, compute). */
+  readinessChecks?: readonly ReadinessCheck[];
 }
 
 /** Paths that keep answering while the app closes: probes must see the node going away. */
@@ -142,7 +145,7 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     closing = true;
   });
 
-  const context: HttpContext = { config, core, metrics, publicOrigin: origin, isShuttingDown };
+  const context: HttpContext = { config, core, metrics, publicOrigin: origin, isShuttingDown, readinessChecks: options.readinessChecks ?? [] };
   await app.register(rootRoutes, context);
   await app.register(nodeRoutes, context);
   await app.register(sessionRoutes, context);

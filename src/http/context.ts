@@ -1,6 +1,7 @@
 import type { Registry } from 'prom-client';
 import type { FrozenConfig } from '../config/load.js';
 import type { NodeCore } from '../domain/node-core.js';
+import type { ReadinessCheck } from '../lib/readiness.js';
 
 /** What route plugins get: the node core and the few settings routes need. */
 export interface HttpContext {
@@ -11,4 +12,6 @@ export interface HttpContext {
   readonly publicOrigin: () => string;
   /** True once the node has begun to shut down (signal received or app closing). */
   readonly isShuttingDown: () => boolean;
+  /** Back-ends besides the database that /readyz asks (each names itself in a 503). */
+  readonly readinessChecks: readonly ReadinessCheck[];
 }

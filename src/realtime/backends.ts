@@ -1,3 +1,4 @@
+import type { ReadinessCheck } from '../lib/readiness.js';
 import type { Logger } from '../log.js';
 import type { Bus } from './bus.js';
 import type { HistoryStore } from './history-store.js';
@@ -7,6 +8,7 @@ import { MemoryPresenceState, MemoryPresenceStore } from './memory/memory-presen
 import { MemoryStreams } from './memory/memory-streams.js';
 import type { PresenceStore } from './presence-store.js';
 import { RedisBus } from './redis/redis-bus.js';
+import { RedisHealth } from './redis/redis-health.js';
 import { RedisHistoryStore } from './redis/redis-history-store.js';
 import { RedisPresenceStore } from './redis/redis-presence-store.js';
 
@@ -15,6 +17,8 @@ export interface RealtimeBackends {
   readonly bus: Bus;
   readonly history: HistoryStore;
   readonly presence: PresenceStore;
+  /** What /readyz must ask about these back-ends (none in memory). */
+  readonly readiness: readonly ReadinessCheck[];
   close(): Promise<void>;
 }
 
@@ -25,7 +29,10 @@ export interface RealtimeBackends {
  */
 export function createRealtimeBackends(options: { redisUrl?: string | undefined; nodeId: string; log: Logger }): RealtimeBackends {
   if (options.redisUrl) {
-    const common = { url: options.redisUrl, prefix: `mycel:${options.nodeId}`, logger: options.log.child({ module: 'redis' }) };
+    const logger = options.log.child({ module: 'redis' });
+    // One health for the three connections: an outage is logged once, and readiness sees all of them.
+    const health = new RedisHealth(options.redisUrl, logger);
+    const common = { url: options.redisUrl, prefix: `mycel:${options.nodeId}`, logger, health };
     const bus = new RedisBus(common);
     const presence = new RedisPresenceStore(common);
     return {
@@ -33,6 +40,7 @@ export function createRealtimeBackends(options: { redisUrl?: string | undefined;
       bus,
       history: new RedisHistoryStore(bus),
       presence,
+      readiness: [health],
       async close() {
         await Promise.allSettled([bus.close(), presence.close()]);
       },
@@ -45,6 +53,7 @@ export function createRealtimeBackends(options: { redisUrl?: string | undefined;
     bus,
     history: new MemoryHistoryStore(bus),
     presence,
+    readiness: [],
     async close() {
       await Promise.allSettled([bus.close(), presence.close()]);
     },

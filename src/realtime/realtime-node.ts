@@ -13,6 +13,7 @@ import { MycelError } from '../errors.js';
 import { waitAtMost } from '../lib/wait.js';
 import type { Logger } from '../log.js';
 import { TokenVerifier } from './auth/tokens.js';
+import { asReplyError, isBackendUnavailable } from './backend-unavailable.js';
 import type { Bus } from './bus.js';
 import { completeSubscription, establishSubscription } from './commands/subscribe.js';
 import {
@@ -268,7 +269,8 @@ export class RealtimeNode {
       channels.map(async (channel): Promise<BroadcastOutcome> => {
         try {
           return { result: await this.publish(channel, data, options) };
-        } catch (err) {
+        } catch (failure) {
+          const err = asReplyError(failure);
           if (err instanceof ReplyError) return { error: { code: err.code, message: err.message } };
           this.#log.error({ err, channel }, 'broadcast publish failed');
           return { error: { code: ERRORS.internal.code, message: ERRORS.internal.message } };
@@ -479,7 +481,7 @@ export class RealtimeNode {
   #announce(): void {
     this.#bus.publishControl({ type: 'node-info', node: this.stats() }).catch((err: unknown) => {
       this.metrics.error('node_info');
-      this.#log.warn({ err }, 'announcing node info failed');
+      if (!isBackendUnavailable(err)) this.#log.warn({ err }, 'announcing node info failed');
     });
   }
 

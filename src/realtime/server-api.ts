@@ -13,6 +13,7 @@
  * through the domain write path), so the reply comes after the commit, as for a client.
  */
 import type { Logger } from '../log.js';
+import { asReplyError } from './backend-unavailable.js';
 import type { PublishOptions } from './context.js';
 import { DISCONNECT_RANGES, ERRORS, ReplyError } from './protocol/codes.js';
 import { clientJsonProblem } from './protocol/data-limits.js';
@@ -226,7 +227,8 @@ export class ServerApi {
     return replies;
   }
 
-  #toError(err: unknown, method: string): ApiError {
+  #toError(failure: unknown, method: string): ApiError {
+    const err = asReplyError(failure);
     if (err instanceof ReplyError) return { code: err.code, message: err.message };
     // Back-end failures (Bus, stores, database): the caller may retry.
     this.#log.error({ err, method }, 'server API method failed');

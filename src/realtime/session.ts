@@ -11,6 +11,7 @@
  * consumer and is disconnected with 3008, so memory per connection stays bounded.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
+import { asReplyError, isBackendUnavailable } from './backend-unavailable.js';
 import { handleConnect } from './commands/connect.js';
 import { handleHistory } from './commands/history.js';
 import { handlePresence, handlePresenceStats } from './commands/presence.js';
@@ -242,7 +243,8 @@ export class Session {
     }
   }
 
-  #commandFailed(cmd: Command, err: unknown): void {
+  #commandFailed(cmd: Command, failure: unknown): void {
+    const err = asReplyError(failure);
     if (err instanceof DisconnectError) {
       this.close({ code: err.code, reason: err.reason });
       return;
@@ -495,7 +497,7 @@ export class Session {
       if (!sub.active || !sub.presence) continue;
       this.ctx.presence.add(sub.channel, this.clientInfo(sub.chanInfo), ttl).catch((err: unknown) => {
         this.ctx.metrics.error('presence_refresh');
-        this.ctx.log.warn({ err, channel: sub.channel, client: this.id }, 'presence refresh failed');
+        if (!isBackendUnavailable(err)) this.ctx.log.warn({ err, channel: sub.channel, client: this.id }, 'presence refresh failed');
       });
     }
   }

@@ -59,13 +59,16 @@ interface Sent {
   failure?: string;
 }
 
-function restoredRoles(instance: Instance): Set<string> {
-  const roles = new Set<string>();
-  for (const line of instance.proc.lines) {
-    if (!line.includes('redis connection restored')) continue;
-    roles.add((JSON.parse(line) as { role: string }).role);
-  }
-  return roles;
+/** The instance's log lines about Redis as a whole (RedisHealth): outage and recovery. */
+function redisLines(instance: Instance, what: 'is unavailable' | 'is available again'): Array<Record<string, unknown>> {
+  return instance.proc.lines
+    .map((line) => JSON.parse(line) as Record<string, unknown>)
+    .filter((line) => typeof line.msg === 'string' && line.msg.startsWith('Redis at ') && line.msg.includes(` ${what}`));
+}
+
+async function readyz(instance: Instance): Promise<{ status: number; body: { error?: { code: string; details?: Record<string, unknown> } } }> {
+  const res = await fetch(`${instance.url}/readyz`, { signal: AbortSignal.timeout(3000) });
+  return { status: res.status, body: (await res.json()) as { error?: { code: string; details?: Record<string, unknown> } } };
 }
 
 async function channelByName(instance: Instance, name: string): Promise<string> {
@@ -163,12 +166,19 @@ describe('realtime cluster: Redis restarted under load', () => {
       await pollUntil(() => sent.filter((s) => s.doneAt >= killAt && s.error).length >= OUTAGE_FAILURES, 10_000, `${OUTAGE_FAILURES} failed publishes during the outage`);
       // A client publish during the outage gets an error reply at once (not a hang: the client's own timeout is 3 s).
       const started = Date.now();
-      await assert.rejects(wsPublisher.publish(CHANNEL, { seq: -1 }), (err: { code: number }) => {
+      await assert.rejects(wsPublisher.publish(CHANNEL, { seq: -1 }), (err: { code: number; message: string }) => {
         assert.equal(err.code, 100);
+        assert.equal(err.message, 'realtime back-end unavailable');
         return true;
       });
       assert.ok(Date.now() - started < 2000, `the publish error took ${Date.now() - started} ms`);
       assert.ok((await healthy(A)) && (await healthy(B)), 'both instances answer /healthz while Redis is down');
+      for (const instance of [A, B]) {
+        const ready = await readyz(instance);
+        assert.equal(ready.status, 503, `${instance.name} /readyz while Redis is down`);
+        assert.equal(ready.body.error?.code, 'NOT_READY');
+        assert.equal(ready.body.error?.details?.check, 'redis');
+      }
       // Persisted namespaces need only PostgreSQL: posts are committed and acknowledged during
       // the outage (over WebSocket on A, over REST on B); their fan-out has to wait for Redis.
       await writer.publish(NOTES, { body: 'during the outage, on A' });
@@ -178,11 +188,7 @@ describe('realtime cluster: Redis restarted under load', () => {
 
       await redis!.restart();
       const restartedAt = Date.now();
-      await pollUntil(
-        () => [A, B].every((i) => ['bus', 'bus-subscriber', 'presence'].every((role) => restoredRoles(i).has(role))),
-        15_000,
-        'both instances to reconnect every Redis connection',
-      );
+      await pollUntil(() => [A, B].every((i) => redisLines(i, 'is available again').length === 1), 15_000, 'both instances to reconnect every Redis connection');
       const reconnectedAt = Date.now();
       const newEpoch = await pollUntil(() => sent.find((s) => s.sentAt > restartedAt && s.epoch)?.epoch, 10_000, 'a publish to succeed after the restart');
       assert.notEqual(newEpoch, oldEpoch, 'Redis came back empty: a new epoch');
@@ -215,6 +221,7 @@ describe('realtime cluster: Redis restarted under load', () => {
       assert.ok(errors.length >= OUTAGE_FAILURES);
       for (const s of errors) {
         assert.equal(s.error!.code, 100, JSON.stringify(s));
+        assert.equal(s.error!.message, 'realtime back-end unavailable', JSON.stringify(s));
         assert.ok(s.doneAt >= killAt && s.sentAt <= reconnectedAt, `an error outside the outage: ${JSON.stringify(s)}`);
       }
       const acked = sent.filter((s) => s.epoch);
@@ -255,6 +262,13 @@ describe('realtime cluster: Redis restarted under load', () => {
             if (ack) assert.deepEqual([ack.epoch, ack.offset], [seg.epoch, offset], `${name}: seq ${seq}`);
           });
         }
+      }
+
+      // The outage was logged once per instance, and its end once; /readyz is back to 200.
+      for (const instance of [A, B]) {
+        assert.equal(redisLines(instance, 'is unavailable').length, 1, `${instance.name}: one line for the outage`);
+        assert.equal(redisLines(instance, 'is available again').length, 1, `${instance.name}: one line for the recovery`);
+        assert.equal((await readyz(instance)).status, 200, `${instance.name} /readyz after the restart`);
       }
 
       // Nothing crashed: the same processes are alive and answer.

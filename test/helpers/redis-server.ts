@@ -24,26 +24,39 @@ export async function freePort(): Promise<number> {
 export class RedisServer {
   child: ChildProcess | undefined;
   readonly port: number;
+  readonly password: string | undefined;
 
-  private constructor(port: number) {
+  private constructor(port: number, password: string | undefined) {
     this.port = port;
+    this.password = password;
   }
 
   get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
+    return this.password === undefined ? `redis://127.0.0.1:${this.port}` : `redis://:${this.password}@127.0.0.1:${this.port}`;
   }
 
-  /** Starts a redis-server on `port` (default: a free one); resolves once it accepts connections. */
-  static async start(port?: number): Promise<RedisServer> {
-    const r = new RedisServer(port ?? (await freePort()));
+  /** Starts a redis-server on `port` (default: a free one), optionally with a password; resolves once it accepts connections. */
+  static async start(port?: number, options: { password?: string } = {}): Promise<RedisServer> {
+    const r = new RedisServer(port ?? (await freePort()), options.password);
     await r.restart();
     return r;
+  }
+
+  /** SIGSTOP: the process keeps its sockets (connections and the listening backlog) but answers nothing. */
+  pause(): void {
+    if (!this.child?.kill('SIGSTOP')) throw new Error('redis-server is not running');
+  }
+
+  /** SIGCONT after pause(): it reads what was sent meanwhile and goes on. */
+  resume(): void {
+    if (!this.child?.kill('SIGCONT')) throw new Error('redis-server is not running');
   }
 
   /** Starts the server (again) on its port; resolves once it accepts connections. */
   async restart(): Promise<void> {
     if (this.child) throw new Error('redis-server is running');
-    const child = spawn(REDIS_SERVER, ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+    const auth = this.password === undefined ? [] : ['--requirepass', this.password];
+    const child = spawn(REDIS_SERVER, ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...auth], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child = child;

@@ -50,6 +50,7 @@ export interface HarnessOptions {
   patchCore?: (core: NodeCore) => NodeCore;
   actorResolvers?: readonly ActorResolver[];
   isShuttingDown?: HttpAppOptions['isShuttingDown'];
+  readinessChecks?: HttpAppOptions['readinessChecks'];
 }
 
 /** Opens a fresh database on `backend`, a node core on it and the HTTP app; close() undoes all of it. */
@@ -79,6 +80,7 @@ export async function startHarness(backend: StorageBackend, options: HarnessOpti
       metrics: new Registry(),
       actorResolvers: options.actorResolvers ?? [testUserResolver],
       ...(options.isShuttingDown ? { isShuttingDown: options.isShuttingDown } : {}),
+      ...(options.readinessChecks ? { readinessChecks: options.readinessChecks } : {}),
     });
     const ready = core;
     return {

@@ -7,10 +7,16 @@ import type { BusMessage, ControlCommand, HistoryOptions, StreamPosition } from 
 import { checkHistoryOptions, newEpoch, ttlMs } from '../stream-rules.js';
 import { DEFAULT_PREFIX, RedisConnection, toMycelError, type RedisBackendOptions } from './redis-connection.js';
 import { decodeBusMessage, decodeControl, encodeBusMessage, encodeControl, encodePublicationBody } from './redis-codec.js';
-import { channelKeyPrefix, controlKey, metaKey, PUBLISH_LUA, streamKey } from './redis-streams.js';
+import { channelKeyPrefix, controlKey, metaKey, PUBLISH_LUA, PUBLISH_NOW_LUA, streamKey } from './redis-streams.js';
 
 /** Channels per SUBSCRIBE when re-subscribing after a reconnect. */
 const SUBSCRIBE_BATCH = 500;
+
+/**
+ * The share of the command timeout a publish may take to reach Redis. The rest is for its
+ * reply to come back before the caller times out, so "failed" and "delivered" do not overlap.
+ */
+const PUBLISH_DEADLINE_SHARE = 0.75;
 
 export interface RedisBusStats {
   /** Thrown by the handler; counted so one bad handler call does not stop delivery. */
@@ -20,9 +26,15 @@ export interface RedisBusStats {
 }
 
 /**
- * The Bus over Redis: commands (publish script, PUBLISH) on one connection, SUBSCRIBE on a
- * second one. After the subscriber connection comes back it re-subscribes every channel
- * (and the control channel) itself, then calls `handler.onReconnect()`.
+ * The Bus over Redis: commands (publish scripts) on one connection, SUBSCRIBE on a second
+ * one. After the subscriber connection comes back it re-subscribes every channel (and the
+ * control channel) itself, then calls `handler.onReconnect()`.
+ *
+ * Publishes are refused at once (REDIS_UNAVAILABLE) while the subscriber connection is not
+ * up and subscribed: after a Redis restart the command connection is often back first, and
+ * a publish acknowledged then would reach no subscriber of this instance. Every publish runs
+ * a script with a deadline (redis-streams.ts), so one whose caller was told it failed is never
+ * delivered later.
  */
 export class RedisBus implements Bus {
   readonly prefix: string;
@@ -38,6 +50,7 @@ export class RedisBus implements Bus {
   private readonly channelPrefix: string;
   private readonly control: string;
   private readonly publishScript: ReturnType<RedisConnection['defineScript']>;
+  private readonly publishNowScript: ReturnType<RedisConnection['defineScript']>;
   private handler: BusHandler | undefined;
   private closed = false;
 
@@ -46,23 +59,25 @@ export class RedisBus implements Bus {
     this.logger = options.logger;
     this.channelPrefix = channelKeyPrefix(this.prefix);
     this.control = controlKey(this.prefix);
-    this.commands = new RedisConnection(options, 'bus');
+    this.commands = new RedisConnection(options, 'bus', { measureClock: true });
     this.subscriber = new RedisConnection({ ...options, pingIntervalMs: options.pingIntervalMs ?? 10_000 }, 'bus-subscriber', {
       setup: () => this.subscribeAll(),
       onReconnect: () => this.dispatch('reconnect', () => this.handler?.onReconnect?.()),
     });
     this.subscriber.client.on('message', (key: string, text: string) => this.onRedisMessage(key, text));
     this.publishScript = this.commands.defineScript('mycelStreamPublish', PUBLISH_LUA, 2);
+    this.publishNowScript = this.commands.defineScript('mycelPublish', PUBLISH_NOW_LUA, 0);
   }
 
   async publish(channel: string, message: BusMessage, history?: HistoryOptions): Promise<StreamPosition | null> {
     this.assertOpen();
     checkBusMessage(message);
     if (message.type !== 'pub' || !history) {
-      await this.commands.run('publish', (c) => c.publish(this.channelPrefix + channel, encodeBusMessage(message)));
+      await this.publishNow('publish', this.channelPrefix + channel, encodeBusMessage(message));
       return null;
     }
     checkHistoryOptions(history);
+    await this.subscriber.whenUp();
     const reply = await this.commands.run('publish', () =>
       this.publishScript(
         [metaKey(this.prefix, channel), streamKey(this.prefix, channel)],
@@ -73,6 +88,7 @@ export class RedisBus implements Bus {
           ttlMs(history.ttlSeconds),
           ttlMs(history.metaTtlSeconds),
           newEpoch(),
+          this.publishDeadline(),
         ],
       ),
     );
@@ -114,9 +130,7 @@ export class RedisBus implements Bus {
 
   async publishControl(command: ControlCommand): Promise<void> {
     this.assertOpen();
-    // The sender must be subscribed to the control channel to receive its own command.
-    await this.subscriber.firstUp();
-    await this.commands.run('publishControl', (c) => c.publish(this.control, encodeControl(command)));
+    await this.publishNow('publishControl', this.control, encodeControl(command));
   }
 
   setHandler(handler: BusHandler): void {
@@ -128,6 +142,16 @@ export class RedisBus implements Bus {
     this.closed = true;
     this.channels.clear();
     await Promise.all([this.commands.close(), this.subscriber.close()]);
+  }
+
+  /** PUBLISH through the deadline script, once this instance's subscriber is up (it must receive its own messages). */
+  private async publishNow(op: string, key: string, text: string): Promise<void> {
+    await this.subscriber.whenUp();
+    await this.commands.run(op, () => this.publishNowScript([], [key, text, this.publishDeadline()]));
+  }
+
+  private publishDeadline(): number {
+    return this.commands.redisDeadline(this.commands.commandTimeoutMs * PUBLISH_DEADLINE_SHARE);
   }
 
   /** Runs on each (re)connection of the subscriber, before it counts as up. */

@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import type { Logger } from '../../log.js';
 import { MycelError } from '../../errors.js';
+import { RedisHealth } from './redis-health.js';
 
 /** Options shared by the Redis bus and presence store. */
 export interface RedisBackendOptions {
@@ -16,6 +17,11 @@ export interface RedisBackendOptions {
   /** Interval of the PING that detects a silently dead pub/sub connection (0: off). */
   pingIntervalMs?: number;
   logger?: Logger;
+  /**
+   * Shared by the connections of one instance (backends.ts), so an outage is logged once and
+   * /readyz sees every connection. Without it, each connection keeps its own.
+   */
+  health?: RedisHealth;
 }
 
 export const DEFAULT_PREFIX = 'mycel';
@@ -31,39 +37,65 @@ interface Hooks {
   setup?: () => Promise<void>;
   /** Called after a connection that had been up is up again. */
   onReconnect?: () => void;
+  /** Measure the offset to Redis's clock on every (re)connection, for `redisDeadline`. */
+  measureClock?: boolean;
 }
 
 type ScriptFn = (keys: readonly string[], args: readonly (string | number)[]) => Promise<unknown>;
 
-/** Redis replies that mean "not available right now" rather than "this call is wrong". */
-const UNAVAILABLE_REPLIES = ['LOADING', 'READONLY', 'MASTERDOWN', 'BUSY', 'TRYAGAIN', 'CLUSTERDOWN'];
+/**
+ * Redis replies that mean "not available right now" rather than "this call is wrong".
+ * MYCELLATE is our scripts' own: Redis ran a call after its deadline and refused it.
+ */
+const UNAVAILABLE_REPLIES = ['LOADING', 'READONLY', 'MASTERDOWN', 'BUSY', 'TRYAGAIN', 'CLUSTERDOWN', 'MYCELLATE'];
+
+/** ioredis's rejection when `commandTimeout` passes without a reply. */
+const COMMAND_TIMED_OUT = 'Command timed out';
 
 /**
  * One ioredis connection configured to fail fast instead of hanging: no offline queue (a
  * call while disconnected rejects at once), in-flight commands rejected when the
- * connection drops (maxRetriesPerRequest 0, nothing re-sent after reconnect, so a call
- * that rejected never happens later), and a command timeout. ioredis reconnects by itself;
- * its 'error' events are counted and logged (throttled), never left unhandled.
+ * connection drops (maxRetriesPerRequest 0, nothing re-sent after reconnect), and a command
+ * timeout. A call made while the connection is known to be down rejects at once with
+ * REDIS_UNAVAILABLE, also before the first connection once an attempt has failed. A timed-out
+ * command marks the connection degraded (a stopped or overloaded Redis accepts bytes but
+ * answers nothing): calls fail fast until a probe PING is answered. Commands already sent
+ * cannot be taken back; the publish scripts carry a deadline for that (redis-streams.ts).
+ * ioredis reconnects by itself; its 'error' events are counted and reported to the shared
+ * RedisHealth, which logs the outage once, never left unhandled.
  */
 export class RedisConnection {
   readonly client: Redis;
   readonly stats: RedisConnectionStats = { errors: 0, reconnects: 0 };
+  readonly health: RedisHealth;
+  readonly commandTimeoutMs: number;
   private readonly role: string;
   private readonly hooks: Hooks;
   private readonly logger: Logger | undefined;
   private readonly connectTimeoutMs: number;
-  private readonly waiters = new Set<{ resolve: () => void; reject: (err: Error) => void }>();
+  private readonly waiters = new Set<{ resolve: () => void; reject: (err: Error) => void; failFast: boolean }>();
   private readonly pingTimer: NodeJS.Timeout | undefined;
+  private probeTimer: NodeJS.Timeout | undefined;
   private up = false;
   private everUp = false;
+  /** An attempt to connect failed: from now on a call while down rejects at once. */
+  private attemptFailed = false;
+  /** A command timed out on a connection ioredis still thinks is ready. */
+  private degraded = false;
   private closed = false;
-  private lastErrorLogAt = 0;
+  private lastError = 'connection closed';
+  /** Redis clock minus local clock (ms), and how far off that estimate may be. */
+  private clockOffsetMs = 0;
+  private clockUncertaintyMs = 0;
 
   constructor(options: RedisBackendOptions, role: string, hooks: Hooks = {}) {
     this.role = role;
     this.hooks = hooks;
     this.logger = options.logger;
     this.connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
+    this.commandTimeoutMs = options.commandTimeoutMs ?? 5_000;
+    this.health = options.health ?? new RedisHealth(options.url, options.logger);
+    this.health.register(role);
     const maxDelay = options.maxReconnectDelayMs ?? 2_000;
     this.client = new Redis(options.url, {
       connectionName: `mycel-${role}`,
@@ -72,14 +104,12 @@ export class RedisConnection {
       maxRetriesPerRequest: 0,
       autoResendUnfulfilledCommands: false,
       autoResubscribe: false,
-      commandTimeout: options.commandTimeoutMs ?? 5_000,
+      commandTimeout: this.commandTimeoutMs,
       connectTimeout: Math.min(this.connectTimeoutMs, 10_000),
       retryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt, 10), maxDelay),
     });
     this.client.on('error', (err: Error) => this.onError(err));
-    this.client.on('close', () => {
-      this.up = false;
-    });
+    this.client.on('close', () => this.onClose());
     this.client.on('ready', () => {
       void this.onReady();
     });
@@ -91,26 +121,42 @@ export class RedisConnection {
   }
 
   get isUp(): boolean {
-    return this.up;
+    return this.up && !this.degraded;
   }
 
   /**
-   * Resolves when the connection is usable. Before the first connection it waits (bounded);
-   * after an outage began it rejects at once, as waiting would only delay the same error.
+   * Resolves when the connection is usable. While the first attempt to connect is under way
+   * it waits (bounded); once an attempt failed, or after an outage began, it rejects at once,
+   * as waiting would only delay the same error.
    */
   async whenUp(): Promise<void> {
     if (this.closed) throw new MycelError('SHUTTING_DOWN', { component: `redis-${this.role}` });
-    if (this.up) return;
-    if (this.everUp) throw new MycelError('REDIS_UNAVAILABLE', { role: this.role });
-    await this.firstUp();
+    if (this.isUp) return;
+    if (this.everUp || this.attemptFailed) throw this.unavailable('call');
+    await this.waitFirstUp(true);
   }
 
-  /** Resolves once the connection has been up at least once (bounded wait). */
+  /** Resolves once the connection has been up at least once (bounded wait, also across failed attempts). */
   async firstUp(): Promise<void> {
     if (this.closed) throw new MycelError('SHUTTING_DOWN', { component: `redis-${this.role}` });
     if (this.everUp) return;
+    await this.waitFirstUp(false);
+  }
+
+  /**
+   * A time in Redis's clock (ms) `budgetMs` from now, for scripts that must refuse to act when
+   * Redis runs them late. Uses the offset measured at connection time, with its uncertainty
+   * (half the round trip) taken off, so a skewed local clock neither fails every call nor lets
+   * a late one through.
+   */
+  redisDeadline(budgetMs: number): number {
+    return Math.floor(Date.now() + this.clockOffsetMs + budgetMs - this.clockUncertaintyMs);
+  }
+
+  private async waitFirstUp(failFast: boolean): Promise<void> {
     await new Promise<void>((resolve, reject) => {
       const waiter = {
+        failFast,
         resolve: () => {
           clearTimeout(timer);
           resolve();
@@ -134,6 +180,7 @@ export class RedisConnection {
     try {
       return await fn(this.client);
     } catch (err) {
+      if (err instanceof Error && err.message === COMMAND_TIMED_OUT) this.markDegraded();
       throw toMycelError(err, this.role, op);
     }
   }
@@ -151,6 +198,7 @@ export class RedisConnection {
     this.closed = true;
     this.up = false;
     if (this.pingTimer) clearInterval(this.pingTimer);
+    this.stopProbe();
     const err = new MycelError('SHUTTING_DOWN', { component: `redis-${this.role}` });
     for (const waiter of this.waiters) waiter.reject(err);
     this.waiters.clear();
@@ -167,6 +215,7 @@ export class RedisConnection {
 
   private async onReady(): Promise<void> {
     try {
+      if (this.hooks.measureClock) await this.measureClock();
       if (this.hooks.setup) await this.hooks.setup();
     } catch (err) {
       this.onError(err instanceof Error ? err : new Error(String(err)));
@@ -176,25 +225,103 @@ export class RedisConnection {
     }
     if (this.closed || this.client.status !== 'ready') return;
     this.up = true;
+    this.degraded = false;
+    this.stopProbe();
     const again = this.everUp;
     this.everUp = true;
     for (const waiter of this.waiters) waiter.resolve();
     this.waiters.clear();
+    this.health.up(this.role);
     if (again) {
       this.stats.reconnects++;
-      this.logger?.info({ role: this.role }, 'redis connection restored');
+      // The instance-wide "available again" line comes from RedisHealth once every connection is back.
+      this.logger?.debug({ role: this.role }, 'redis connection restored');
       this.hooks.onReconnect?.();
     }
   }
 
+  private async measureClock(): Promise<void> {
+    const sentAt = Date.now();
+    const [seconds, micros] = await this.client.time();
+    const receivedAt = Date.now();
+    const redisMs = Number(seconds) * 1000 + Number(micros) / 1000;
+    this.clockOffsetMs = redisMs - (sentAt + receivedAt) / 2;
+    // Redis read its clock somewhere within the round trip; +1 for Date.now()'s granularity.
+    this.clockUncertaintyMs = (receivedAt - sentAt) / 2 + 1;
+  }
+
   private onError(err: Error): void {
     this.stats.errors++;
-    const now = Date.now();
-    // Reconnect attempts fail every few hundred ms during an outage; one line per 5 s is enough.
-    if (now - this.lastErrorLogAt >= 5_000) {
-      this.lastErrorLogAt = now;
-      this.logger?.warn({ err, role: this.role, errors: this.stats.errors }, 'redis connection error');
+    this.lastError = err.message;
+    if (!this.up) this.connectAttemptFailed();
+    this.health.failedAttempt(this.role, err.message);
+  }
+
+  private onClose(): void {
+    const wasUp = this.up;
+    this.up = false;
+    this.degraded = false;
+    this.stopProbe();
+    if (this.closed) return;
+    if (!wasUp) this.connectAttemptFailed();
+    this.health.down(this.role, this.lastError);
+  }
+
+  /** Calls waiting for the first connection learn at once that Redis is not there. */
+  private connectAttemptFailed(): void {
+    if (this.closed) return;
+    this.attemptFailed = true;
+    for (const waiter of this.waiters) {
+      if (!waiter.failFast) continue;
+      waiter.reject(this.unavailable('connect'));
+      this.waiters.delete(waiter);
     }
+  }
+
+  /**
+   * A command got no reply in time while the socket looks fine (Redis stopped, overloaded, or a
+   * silent network): stop sending, so calls fail fast instead of each waiting for the timeout,
+   * and PING until Redis answers again. Nothing is torn down: in-flight commands keep their
+   * own timeouts, and late execution of a publish is refused by its deadline.
+   */
+  private markDegraded(): void {
+    if (this.degraded || !this.up || this.closed) return;
+    this.degraded = true;
+    this.lastError = `no reply within ${this.commandTimeoutMs} ms`;
+    this.health.down(this.role, this.lastError);
+    let probing = false;
+    this.probeTimer = setInterval(
+      () => {
+        if (probing || !this.degraded || this.client.status !== 'ready') return;
+        probing = true;
+        this.client
+          .ping()
+          .then(() => {
+            if (!this.degraded || this.closed || this.client.status !== 'ready') return;
+            this.degraded = false;
+            this.stopProbe();
+            this.health.up(this.role);
+          })
+          .catch((err: unknown) => this.health.failedAttempt(this.role, err instanceof Error ? err.message : String(err)))
+          .finally(() => {
+            probing = false;
+          });
+      },
+      Math.min(1_000, this.commandTimeoutMs),
+    );
+    this.probeTimer.unref();
+  }
+
+  private stopProbe(): void {
+    if (this.probeTimer) clearInterval(this.probeTimer);
+    this.probeTimer = undefined;
+  }
+
+  /** Refusing a call because Redis is known to be away: the outage was logged once, so no stack for each call. */
+  private unavailable(op: string): MycelError {
+    const err = new MycelError('REDIS_UNAVAILABLE', { role: this.role, op });
+    err.stack = `${err.name}: ${err.message} (${this.role}: ${this.lastError})`;
+    return err;
   }
 
   private ping(): void {

@@ -12,6 +12,11 @@
  * with a new epoch. Redis runs a script atomically, so offsets are gapless, history has an
  * offset before any subscriber sees it, and subscribers see offsets in order.
  * Epochs are made in Node (Redis seeds Lua's random generator identically on every call).
+ *
+ * Every publish carries a deadline in Redis's clock and does nothing when Redis runs it later
+ * (replying MYCELLATE). A command cannot be taken back once written to the socket: without
+ * the deadline, a publish whose caller was told "failed" (timeout while Redis was stopped)
+ * would still be delivered when Redis resumes, and a retry would duplicate it.
  * Not for Redis Cluster: the keys of one channel are not hash-tagged.
  */
 
@@ -31,6 +36,14 @@ export function controlKey(prefix: string): string {
   return `${prefix}.control`;
 }
 
+/** Refuses (changes nothing) when Redis's clock is past the deadline in ARGV[deadlineArg] (ms). */
+const REFUSE_LATE = (deadlineArg: number): string => `
+local now = redis.call('TIME')
+if tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) > tonumber(ARGV[${deadlineArg}]) then
+  return redis.error_reply('MYCELLATE the call reached Redis after its deadline')
+end
+`;
+
 /** Loads the meta, creating it with the epoch in ARGV[epochArg] when missing. */
 const ENSURE_META = (epochArg: number): string => `
 local m = redis.call('HMGET', KEYS[1], 'e', 's')
@@ -46,16 +59,22 @@ end
 
 /**
  * KEYS: meta, stream. ARGV: 1 pub/sub channel, 2 publication JSON without offset, 3 size,
- * 4 ttl ms, 5 meta ttl ms, 6 epoch to use if the meta is missing. Returns {offset, epoch}.
- * The published text is the codec's "pub, with history" form (redis-codec.ts).
+ * 4 ttl ms, 5 meta ttl ms, 6 epoch to use if the meta is missing, 7 deadline (Redis ms).
+ * Returns {offset, epoch}. The published text is the codec's "pub, with history" form
+ * (redis-codec.ts).
  */
-export const PUBLISH_LUA = `${ENSURE_META(6)}
+export const PUBLISH_LUA = `${REFUSE_LATE(7)}${ENSURE_META(6)}
 local offset = redis.call('HINCRBY', KEYS[1], 's', 1)
 redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], string.format('%d-0', offset), 'd', ARGV[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 redis.call('PUBLISH', ARGV[1], '{"t":"p","o":' .. string.format('%d', offset) .. ',"e":"' .. epoch .. '","p":' .. ARGV[2] .. '}')
 return {offset, epoch}
+`;
+
+/** KEYS: none. ARGV: 1 pub/sub channel, 2 message, 3 deadline (Redis ms). PUBLISH, unless late. */
+export const PUBLISH_NOW_LUA = `${REFUSE_LATE(3)}
+return redis.call('PUBLISH', ARGV[1], ARGV[2])
 `;
 
 /**
