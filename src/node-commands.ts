@@ -4,6 +4,7 @@ import { verifyChain } from './domain/changelog.js';
 import type { NodeCore } from './domain/node-core.js';
 import { createLogger } from './log.js';
 import { openCoreFromConfig } from './main.js';
+import { assertNodeExists } from './storage/node-presence.js';
 
 /** Opens the node's database and identity for a one-shot command; logs go to stderr. */
 async function openForCommand(config: Config, fn: (core: NodeCore) => Promise<number | void>): Promise<number | void> {
@@ -23,8 +24,14 @@ export async function runInit(config: Config): Promise<void> {
   });
 }
 
+/** Fails with NODE_NOT_INITIALIZED, creating nothing, unless the configured database holds a node. */
+function requireNode(config: Config): Promise<void> {
+  return assertNodeExists({ url: config.database.url, dataDir: resolveDataDir(config) });
+}
+
 /** `mycel info`: the node's identity and database state. */
 export async function runInfo(config: Config, options: { json?: boolean }): Promise<void> {
+  await requireNode(config);
   await openForCommand(config, async (core) => {
     const info = {
       nodeId: core.node.id,
@@ -45,6 +52,7 @@ export async function runInfo(config: Config, options: { json?: boolean }): Prom
 
 /** `mycel verify`: checks the change log's hash chain; exit code 1 when it is broken. */
 export async function runVerify(config: Config, options: { json?: boolean }): Promise<number> {
+  await requireNode(config);
   const code = await openForCommand(config, async (core) => {
     const verdict = await verifyChain(core.storage, {
       onProgress: (checked) => {

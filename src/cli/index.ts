@@ -5,9 +5,10 @@ import { registerInfoCommand } from './commands/info.js';
 import { registerInitCommand } from './commands/init.js';
 import { registerServeCommand } from './commands/serve.js';
 import { registerVerifyCommand } from './commands/verify.js';
-import { exitWithError } from './exit.js';
+import { exitWithError, installCliErrorHandlers } from './exit.js';
 import { packageVersion } from '../lib/package-version.js';
 
+installCliErrorHandlers();
 
 const program = new Command('mycel')
   .description('Mycel: a self-hostable node server (shared database, realtime, content-addressed store, federated compute)')

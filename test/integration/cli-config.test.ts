@@ -25,8 +25,9 @@ function assertConfigError(res: CliResult, code: string): string {
   assert.equal(res.code, 2, `exit code; stderr: ${res.stderr}`);
   assert.equal(res.stdout, '');
   const lines = res.stderr.trimEnd().split('\n');
-  assert.equal(lines.length, 1, `one line: ${res.stderr}`);
+  assert.equal(lines.length, 2, `the error and a hint: ${res.stderr}`);
   assert.ok(lines[0]!.startsWith(`error ${code}: `), res.stderr);
+  assert.ok(lines[1]!.startsWith('hint: '), res.stderr);
   assert.doesNotMatch(res.stderr, /\n\s+at /, 'no stack trace');
   return lines[0]!;
 }
