@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { registerConfigCommand } from './commands/config.js';
 import { registerInfoCommand } from './commands/info.js';
 import { registerInitCommand } from './commands/init.js';
+import { registerOwnerCommand } from './commands/owner.js';
 import { registerServeCommand } from './commands/serve.js';
 import { registerVerifyCommand } from './commands/verify.js';
 import { exitWithError, installCliErrorHandlers } from './exit.js';
@@ -27,5 +28,6 @@ registerInitCommand(program);
 registerInfoCommand(program);
 registerConfigCommand(program);
 registerVerifyCommand(program);
+registerOwnerCommand(program);
 
 program.parseAsync(process.argv).catch(exitWithError);

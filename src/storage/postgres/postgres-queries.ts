@@ -68,6 +68,7 @@ const SQL = {
   insertSession: q('insert_session', `INSERT INTO sessions (${SESSION.columns}) VALUES ($1, $2, $3, $4, $5)`),
   deleteSession: q('delete_session', 'DELETE FROM sessions WHERE token_hash = $1'),
   deleteExpiredSessions: q('delete_expired_sessions', 'DELETE FROM sessions WHERE expires_at <= $1'),
+  deleteOwnerSessions: q('delete_owner_sessions', "DELETE FROM sessions WHERE subject_kind = 'owner'"),
 
   getClientNode: q('get_client_node', `SELECT ${CLIENT_NODE.columns} FROM client_nodes WHERE id = $1`),
   insertClientNode: q(
@@ -290,6 +291,10 @@ export class PostgresQueries {
 
   deleteExpiredSessions(now: number): Promise<number> {
     return this.count(SQL.deleteExpiredSessions, [now]);
+  }
+
+  deleteOwnerSessions(): Promise<number> {
+    return this.count(SQL.deleteOwnerSessions, []);
   }
 
   async insertClientNode(n: ClientNode): Promise<boolean> {
