@@ -40,6 +40,10 @@ export function formatCliError(err: unknown): { lines: string[]; exitCode: numbe
 /** Prints the error to stderr and ends the process. */
 export function exitWithError(err: unknown): never {
   const { lines, exitCode } = formatCliError(err);
+  // A bug has no code to look up: where it happened is worth printing when asked for.
+  if (!isMycelError(err) && err instanceof Error && err.stack && /^(debug|trace)$/i.test(process.env.MYCEL_LOG_LEVEL ?? '')) {
+    lines.push(err.stack);
+  }
   process.stderr.write(`${lines.join('\n')}\n`);
   process.exit(exitCode);
 }

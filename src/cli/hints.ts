@@ -44,4 +44,4 @@ export function hintFor(err: MycelError): string {
 }
 
 /** The hint for a failure without a code: a bug, since every expected failure has one. */
-export const INTERNAL_HINT = 'this is a bug in Mycel; please report it with the command you ran and this message';
+export const INTERNAL_HINT = 'this is a bug in Mycel; please report it with the command you ran (MYCEL_LOG_LEVEL=debug also prints where it happened)';
