@@ -19,17 +19,20 @@ function assertNotInitialized(res: CliResult): void {
   assert.doesNotMatch(res.stderr, /\n\s+at /, 'no stack trace');
 }
 
-for (const command of [['info'], ['info', '--json'], ['verify']]) {
-  test(`\`mycel ${command.join(' ')}\` on a data dir that does not exist, or is empty, creates nothing`, async () => {
-    const absent = join(root, `absent-${command.join('')}`);
-    assertNotInitialized(await runMycel([...command, '--data-dir', absent], {}));
-    assert.equal(existsSync(absent), false, 'the directory was not created');
-
-    const empty = mkdtempSync(join(root, 'empty-'));
-    assertNotInitialized(await runMycel(command, { MYCEL_DATA_DIR: empty }));
-    assert.deepEqual(readdirSync(empty), [], 'nothing was created in it');
-  });
-}
+test('`mycel info` and `mycel verify` on a data dir that does not exist, or is empty, create nothing', async () => {
+  const absent = join(root, 'absent');
+  const empty = mkdtempSync(join(root, 'empty-'));
+  // In parallel: each is a process of its own, and none may create anything.
+  const results = await Promise.all([
+    runMycel(['info', '--data-dir', absent], {}),
+    runMycel(['verify', '--json', '--data-dir', absent], {}),
+    runMycel(['info', '--json'], { MYCEL_DATA_DIR: empty }),
+    runMycel(['verify'], { MYCEL_DATA_DIR: empty }),
+  ]);
+  results.forEach(assertNotInitialized);
+  assert.equal(existsSync(absent), false, 'the directory was not created');
+  assert.deepEqual(readdirSync(empty), [], 'nothing was created in it');
+});
 
 for (const backend of storageBackends) {
   describe(`an empty database (${backend.name})`, () => {
@@ -45,16 +48,15 @@ for (const backend of storageBackends) {
           const { rows } = await rawExec(h, sql, h.name === 'sqlite' ? [] : [h.schema]);
           return Number(rows[0]!.n);
         };
-        assertNotInitialized(await runMycel(['info'], env));
-        assertNotInitialized(await runMycel(['verify'], env));
+        (await Promise.all([runMycel(['info'], env), runMycel(['verify'], env)])).forEach(assertNotInitialized);
         assert.equal(await tables(), 0, 'no table was created');
 
         const init = await runMycel(['init'], env);
         assert.equal(init.code, 0, init.stderr);
-        const info = await runMycel(['info', '--json'], env);
+        const [info, verify] = await Promise.all([runMycel(['info', '--json'], env), runMycel(['verify'], env)]);
         assert.equal(info.code, 0, info.stderr);
         assert.equal((JSON.parse(info.stdout) as { database: string }).database, backend.name);
-        assert.equal((await runMycel(['verify'], env)).code, 0);
+        assert.equal(verify.code, 0, verify.stderr);
       } finally {
         await h.cleanup();
       }
