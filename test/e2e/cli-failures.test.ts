@@ -45,11 +45,13 @@ test('a reader that closes the pipe early (`mycel info | head -1`) ends the comm
   const dir = join(root, 'epipe');
   const env = { MYCEL_DATA_DIR: dir, MYCEL_OWNER_PASSWORD: 'epipe-password' };
   assert.equal((await runMycel(['init'], env)).code, 0);
-  for (const args of [['info'], ['info', '--json'], ['config'], ['verify']]) {
-    const res = await runWithClosedStdout(args, env);
-    assert.equal(res.code, 0, `${args.join(' ')}: ${res.stderr}`);
-    assert.doesNotMatch(res.stderr, /EPIPE|\n\s+at /, `${args.join(' ')}: ${res.stderr}`);
-  }
+  const commands = [['info'], ['info', '--json'], ['config'], ['verify']];
+  const results = await Promise.all(commands.map((args) => runWithClosedStdout(args, env)));
+  results.forEach((res, i) => {
+    const args = commands[i]!.join(' ');
+    assert.equal(res.code, 0, `${args}: ${res.stderr}`);
+    assert.doesNotMatch(res.stderr, /EPIPE|\n\s+at /, `${args}: ${res.stderr}`);
+  });
 });
 
 test('a port in use: PORT_IN_USE with a hint to use --port, and no node is created', async () => {

@@ -153,6 +153,11 @@ test('every command has --help with its options, and --version prints the packag
     for (const option of expected[command]!) assert.ok(res.stdout.includes(option), `${command} --help lists ${option}`);
   });
 
+  const owner = await runMycel(['owner', 'set-password', '--help'], bare);
+  assert.equal(owner.code, 0, owner.stderr);
+  assert.match(owner.stdout, /^Usage: mycel owner set-password /m);
+  for (const option of ['--recover', '--data-dir', '--database-url', '--config']) assert.ok(owner.stdout.includes(option), `owner set-password --help lists ${option}`);
+
   const version = await runMycel(['--version'], bare);
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
   assert.equal(version.stdout.trim(), pkg.version);
