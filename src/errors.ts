@@ -42,6 +42,9 @@ export const ERROR_CODES = {
   REDIS_UNAVAILABLE: { status: 503, message: 'Redis cannot be reached' },
   NODE_NOT_INITIALIZED: { status: 500, message: 'This data directory holds no node yet; run `mycel init` or `mycel serve`' },
   CHANGE_LOG_BROKEN: { status: 500, message: 'The change log does not verify' },
+  PORT_IN_USE: { status: 500, message: 'The HTTP port is already in use' },
+  LISTEN_FAILED: { status: 500, message: 'The HTTP server cannot listen on the configured address' },
+  DATA_DIR_LOCKED: { status: 500, message: 'Another Mycel process is serving this data directory' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -15,6 +15,8 @@ import { Namespaces } from './realtime/namespaces.js';
 import { RealtimeNode } from './realtime/realtime-node.js';
 import { attachWebSocket } from './realtime/transports/websocket.js';
 import { createStorage } from './storage/index.js';
+import { listenError } from './cli/listen-check.js';
+import { claimServeResources } from './cli/serve-claim.js';
 
 /** A running node: what `mycel serve` starts and tests drive in-process. */
 export interface RunningNode {
@@ -52,7 +54,11 @@ export async function openCoreFromConfig(config: Config, log: Logger): Promise<N
 
 /** The composition root: config → storage → core → HTTP server. Nothing else lives here. */
 export async function startNode(config: Config, log: Logger = createLogger({ level: config.log.level })): Promise<RunningNode> {
-  const core = await openCoreFromConfig(config, log);
+  const claim = await claimServeResources(config);
+  const core = await openCoreFromConfig(config, log).catch((err: unknown) => {
+    claim.release();
+    throw err;
+  });
   const metrics = new Registry();
   collectDefaultMetrics({ register: metrics });
   const backends = createRealtimeBackends({ redisUrl: config.realtime.redisUrl, nodeId: core.node.id, log: log.child({ module: 'realtime' }) });
@@ -92,7 +98,8 @@ export async function startNode(config: Config, log: Logger = createLogger({ lev
     await ws?.close();
     await backends.close();
     await core.close();
-    throw err;
+    claim.release();
+    throw listenError(err, config.server.host, config.server.port);
   }
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.server.port;
@@ -116,6 +123,7 @@ export async function startNode(config: Config, log: Logger = createLogger({ lev
         detachPersistence();
         await core.close();
         await backends.close();
+        claim.release();
       })();
       return closing;
     },

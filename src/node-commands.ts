@@ -4,6 +4,7 @@ import { verifyChain } from './domain/changelog.js';
 import type { NodeCore } from './domain/node-core.js';
 import { createLogger } from './log.js';
 import { openCoreFromConfig } from './main.js';
+import { assertNodeExists } from './storage/node-presence.js';
 
 /** Opens the node's database and identity for a one-shot command; logs go to stderr. */
 async function openForCommand(config: Config, fn: (core: NodeCore) => Promise<number | void>): Promise<number | void> {
@@ -23,9 +24,20 @@ export async function runInit(config: Config): Promise<void> {
   });
 }
 
+/**
+ * Fails with NODE_NOT_INITIALIZED, creating nothing, unless the configured database holds a
+ * node. Returns the config to open it with for reading: without the owner settings, so that
+ * opening writes nothing (no password or remote owner stored) and may run beside `mycel serve`.
+ */
+async function requireNode(config: Config): Promise<Config> {
+  await assertNodeExists({ url: config.database.url, dataDir: resolveDataDir(config) });
+  return { ...config, owner: {} };
+}
+
 /** `mycel info`: the node's identity and database state. */
 export async function runInfo(config: Config, options: { json?: boolean }): Promise<void> {
-  await openForCommand(config, async (core) => {
+  const existing = await requireNode(config);
+  await openForCommand(existing, async (core) => {
     const info = {
       nodeId: core.node.id,
       name: core.node.name,
@@ -45,7 +57,8 @@ export async function runInfo(config: Config, options: { json?: boolean }): Prom
 
 /** `mycel verify`: checks the change log's hash chain; exit code 1 when it is broken. */
 export async function runVerify(config: Config, options: { json?: boolean }): Promise<number> {
-  const code = await openForCommand(config, async (core) => {
+  const existing = await requireNode(config);
+  const code = await openForCommand(existing, async (core) => {
     const verdict = await verifyChain(core.storage, {
       onProgress: (checked) => {
         if (!options.json && process.stderr.isTTY) process.stderr.write(`\rchecked ${checked} changes`);

@@ -3,11 +3,13 @@ import { Command } from 'commander';
 import { registerConfigCommand } from './commands/config.js';
 import { registerInfoCommand } from './commands/info.js';
 import { registerInitCommand } from './commands/init.js';
+import { registerOwnerCommand } from './commands/owner.js';
 import { registerServeCommand } from './commands/serve.js';
 import { registerVerifyCommand } from './commands/verify.js';
-import { exitWithError } from './exit.js';
+import { exitWithError, installCliErrorHandlers } from './exit.js';
 import { packageVersion } from '../lib/package-version.js';
 
+installCliErrorHandlers();
 
 const program = new Command('mycel')
   .description('Mycel: a self-hostable node server (shared database, realtime, content-addressed store, federated compute)')
@@ -26,5 +28,6 @@ registerInitCommand(program);
 registerInfoCommand(program);
 registerConfigCommand(program);
 registerVerifyCommand(program);
+registerOwnerCommand(program);
 
 program.parseAsync(process.argv).catch(exitWithError);

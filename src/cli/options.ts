@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { CONFIG_KEYS, formatDefault, type ConfigKey } from '../config/keys.js';
+import { unknownEnvWarnings } from '../config/env-names.js';
 import { loadConfig, type FrozenConfig } from '../config/load.js';
 
 /**
@@ -31,7 +32,11 @@ export function addConfigFlags(command: Command, paths?: readonly string[]): Com
 /** Key paths of the flags that make sense for a command that opens an existing node. */
 export const STORAGE_FLAGS = ['node.dataDir', 'database.url', 'log.level'] as const;
 
-/** Loads the configuration from the command's flags (and the global --config) and process.env. */
+/**
+ * Loads the configuration from the command's flags (and the global --config) and process.env;
+ * warns on stderr about `MYCEL_*` variables that are not settings (a typo would do nothing).
+ */
 export function configFromCommand(command: Command): FrozenConfig {
+  for (const line of unknownEnvWarnings(process.env)) process.stderr.write(`${line}\n`);
   return loadConfig({ flags: command.optsWithGlobals(), env: process.env });
 }

@@ -39,8 +39,8 @@ test('the coverage check catches a new schema leaf and a stale row', () => {
 });
 
 test('environment names are unique MYCEL_* names, and the ones the issue fixes are as specified', () => {
-  const envs = CONFIG_KEYS.map((k) => k.env).filter((e): e is string => e !== null);
-  assert.equal(new Set(envs).size, envs.length, 'no env name twice');
+  const envs = CONFIG_KEYS.flatMap((k) => (k.env === null ? [] : [k.env, ...k.envAliases]));
+  assert.equal(new Set(envs).size, envs.length, 'no env name twice, aliases included');
   for (const env of envs) assert.match(env, /^MYCEL_[A-Z0-9_]+$/);
   const byPath = Object.fromEntries(CONFIG_KEYS.map((k) => [k.path, k.env]));
   assert.deepEqual(
@@ -64,7 +64,7 @@ test('environment names are unique MYCEL_* names, and the ones the issue fixes a
       namespaces: byPath['realtime.namespaces'],
     },
     {
-      dataDir: 'MYCEL_DB_DIR',
+      dataDir: 'MYCEL_DATA_DIR',
       name: 'MYCEL_NODE_NAME',
       password: 'MYCEL_OWNER_PASSWORD',
       remoteId: 'MYCEL_OWNER_REMOTE_NODE_ID',

@@ -12,6 +12,8 @@ interface KeySpec {
   path: string;
   /** `MYCEL_*` variable that sets it; null for settings only a YAML file can express. */
   env: string | null;
+  /** Older names of the variable, still read; giving two names different values is an error. */
+  envAliases?: readonly string[];
   /** Commander option syntax (`--port <port>`) for the commands that take overrides. */
   flag?: string;
   /** Never printed or logged: `mycel config` and logs show `[redacted]`. */
@@ -25,11 +27,11 @@ interface KeySpec {
 
 const SPECS: readonly KeySpec[] = [
   // node
-  { path: 'node.dataDir', env: 'MYCEL_DB_DIR', flag: '--data-dir <dir>', meaning: 'Directory that holds the node\'s files (the SQLite database); relative paths start at the working directory, `~/` at the home directory.' },
+  { path: 'node.dataDir', env: 'MYCEL_DATA_DIR', envAliases: ['MYCEL_DB_DIR'], flag: '--data-dir <dir>', meaning: 'Directory that holds the node\'s files (the SQLite database); relative paths start at the working directory, `~/` at the home directory.' },
   { path: 'node.name', env: 'MYCEL_NODE_NAME', flag: '--node-name <name>', defaultNote: 'the host name', meaning: 'Name given to the node when it is created; later starts keep the stored name and log that they ignored another one.' },
 
   // owner
-  { path: 'owner.password', env: 'MYCEL_OWNER_PASSWORD', secret: true, meaning: 'Owner password. Stored (scrypt) if the node has none; if it has one, the node starts only when this matches.' },
+  { path: 'owner.password', env: 'MYCEL_OWNER_PASSWORD', secret: true, meaning: 'Owner password, at least 8 characters. Stored (scrypt) if the node has none; if it has one, the node starts only when this matches (see docs/owner.md to change it).' },
   { path: 'owner.remoteNodeId', env: 'MYCEL_OWNER_REMOTE_NODE_ID', meaning: 'Id (UUID) of a node to register as a client node with owner rights.' },
   { path: 'owner.remoteNodePassword', env: 'MYCEL_OWNER_REMOTE_NODE_PASSWORD', secret: true, meaning: 'Password that the owner\'s remote node logs in with; not overwritten once the node is registered.' },
 
@@ -52,7 +54,7 @@ const SPECS: readonly KeySpec[] = [
   { path: 'log.level', env: 'MYCEL_LOG_LEVEL', flag: '--log-level <level>', meaning: 'Lowest level written to the log (JSON lines on stdout).' },
 
   // realtime
-  { path: 'realtime.apiKey', env: 'MYCEL_API_KEY', secret: true, defaultNote: 'none', meaning: 'HS256 key that signs connection and subscription JWTs and guards the server API.' },
+  { path: 'realtime.apiKey', env: 'MYCEL_API_KEY', secret: true, defaultNote: 'none', meaning: 'HS256 key that signs connection and subscription JWTs and guards the server API; at least 32 bytes (256 bits), e.g. `openssl rand -hex 32`.' },
   { path: 'realtime.redisUrl', env: 'MYCEL_REDIS_URL', urlCredentials: true, defaultNote: 'none (in-process)', meaning: 'Redis URL for the bus, history and presence shared by several instances of one node.' },
   { path: 'realtime.allowAnonymous', env: 'MYCEL_ALLOW_ANONYMOUS', meaning: 'Whether clients may connect without a connection token.' },
   { path: 'realtime.recoveryWindowSeconds', env: 'MYCEL_RECOVERY_WINDOW_SECONDS', meaning: 'How long, in seconds, a disconnected client may come back and recover what it missed.' },
@@ -82,6 +84,8 @@ const SPECS: readonly KeySpec[] = [
 export interface ConfigKey {
   readonly path: string;
   readonly env: string | null;
+  /** Older variable names that set it too (`MYCEL_DB_DIR` for `MYCEL_DATA_DIR`). */
+  readonly envAliases: readonly string[];
   readonly flag: string | null;
   readonly secret: boolean;
   readonly urlCredentials: boolean;
@@ -112,6 +116,7 @@ export const CONFIG_KEYS: readonly ConfigKey[] = Object.freeze(
     return Object.freeze({
       path: spec.path,
       env: spec.env,
+      envAliases: Object.freeze([...(spec.envAliases ?? [])]),
       flag: spec.flag ?? null,
       secret: spec.secret ?? false,
       urlCredentials: spec.urlCredentials ?? false,

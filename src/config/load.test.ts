@@ -219,7 +219,7 @@ test('${VAR} and ${VAR:-default} in the file, whole and partial, typed per key',
       '  url: postgres://mycel:${DB_PASSWORD}@${DB_HOST:-localhost}:5432/mycel',
       'realtime:',
       '  allowAnonymous: ${ANON:-false}',
-      '  apiKey: "$${not-a-reference}"',
+      '  apiKey: "$${not-a-reference}-0123456789abcdef"',
       '  namespaces:',
       '    chat:',
       '      historySize: ${CHAT_HISTORY:-7}',
@@ -235,7 +235,7 @@ test('${VAR} and ${VAR:-default} in the file, whole and partial, typed per key',
   assert.equal(config.server.sessionMinutes, 60, 'an empty variable takes the default');
   assert.equal(config.database.url, 'postgres://mycel:pw@localhost:5432/mycel');
   assert.equal(config.realtime.allowAnonymous, true);
-  assert.equal(config.realtime.apiKey, '${not-a-reference}');
+  assert.equal(config.realtime.apiKey, '${not-a-reference}-0123456789abcdef');
   assert.equal(config.realtime.namespaces.chat?.historySize, 7);
 });
 
@@ -382,4 +382,73 @@ test('resolveDataDir gives an absolute path', () => {
   assert.equal(resolveDataDir(at('/var/lib/mycel/'), '/srv/app'), '/var/lib/mycel');
   assert.equal(resolveDataDir(at('~/mycel'), '/srv/app'), join(homedir(), 'mycel'));
   assert.equal(resolveDataDir(at('./x')), join(process.cwd(), 'x'));
+});
+
+test('a secret that is the [redacted] placeholder is refused, from any layer', () => {
+  const file = yamlFile('owner:\n  password: "[redacted]"\nrealtime:\n  apiKey: "[redacted]"\n');
+  const fromFile = expectError('CONFIG_INVALID', () => loadConfig({ configFile: file, env: {} }));
+  assert.deepEqual(
+    issuesOf(fromFile).map((i) => [i.key, i.source]),
+    [
+      ['owner.password', `file ${file}`],
+      ['realtime.apiKey', `file ${file}`],
+    ],
+  );
+  assert.match(fromFile.message, /placeholder \[redacted\] that `mycel config` prints/);
+  const fromEnv = expectError('CONFIG_INVALID', () =>
+    loadConfig({ env: { MYCEL_OWNER_REMOTE_NODE_PASSWORD: '[redacted]', MYCEL_DATABASE_URL: 'postgres://mycel:[redacted]@db/mycel' } }),
+  );
+  assert.deepEqual(
+    issuesOf(fromEnv).map((i) => [i.key, i.source]),
+    [
+      ['owner.remoteNodePassword', 'env MYCEL_OWNER_REMOTE_NODE_PASSWORD'],
+      ['database.url', 'env MYCEL_DATABASE_URL'],
+    ],
+  );
+});
+
+test('an API key under 32 bytes and an owner password under 8 characters are refused', () => {
+  const short = expectError('CONFIG_INVALID', () => loadConfig({ env: { MYCEL_API_KEY: 'x'.repeat(31), MYCEL_OWNER_PASSWORD: 'seven77' } }));
+  assert.deepEqual(
+    issuesOf(short).map((i) => [i.key, i.source]),
+    [
+      ['owner.password', 'env MYCEL_OWNER_PASSWORD'],
+      ['realtime.apiKey', 'env MYCEL_API_KEY'],
+    ],
+  );
+  assert.match(short.message, /at least 32 bytes \(256 bits\)/);
+  assert.match(short.message, /at least 8 characters/);
+  assert.doesNotMatch(short.message, /xxxxxxx|seven77/, 'values are not echoed');
+  // Bytes for the key (UTF-8), characters for the password.
+  assert.equal(loadConfig({ env: { MYCEL_API_KEY: 'é'.repeat(16) } }).realtime.apiKey, 'é'.repeat(16));
+  assert.equal(loadConfig({ env: { MYCEL_OWNER_PASSWORD: 'éééééééé' } }).owner.password, 'éééééééé');
+  expectError('CONFIG_INVALID', () => loadConfig({ env: { MYCEL_OWNER_PASSWORD: '🔑'.repeat(7) } }));
+});
+
+test('a postgres URL of the wrong form is a config error that does not echo it', () => {
+  const bad = [
+    'postgres://me:p#w@db/x',
+    'postgres:///mycel',
+    'postgres://db/a/b',
+    'postgres://db/x?sslmode=requir',
+  ];
+  for (const url of bad) {
+    const err = expectError('CONFIG_INVALID', () => loadConfig({ env: { MYCEL_DATABASE_URL: url } }));
+    assert.deepEqual(issuesOf(err).map((i) => i.key), ['database.url'], url);
+    assert.ok(!err.message.includes(url), `${url} is echoed: ${err.message}`);
+  }
+  for (const url of ['postgres://me:p%23w@db:5432/x?sslmode=require', 'postgresql:///mycel?host=/var/run/postgresql', 'postgres://db']) {
+    assert.equal(loadConfig({ env: { MYCEL_DATABASE_URL: url } }).database.url, url);
+  }
+});
+
+test('the data dir is MYCEL_DATA_DIR; the old MYCEL_DB_DIR still works; different values in both are an error', () => {
+  assert.equal(loadConfig({ env: { MYCEL_DATA_DIR: '/srv/new' } }).node.dataDir, '/srv/new');
+  assert.equal(loadConfig({ env: { MYCEL_DB_DIR: '/srv/old' } }).node.dataDir, '/srv/old');
+  assert.equal(loadConfig({ env: { MYCEL_DATA_DIR: '/srv/same', MYCEL_DB_DIR: '/srv/same' } }).node.dataDir, '/srv/same');
+  assert.equal(loadConfig({ env: { MYCEL_DATA_DIR: '', MYCEL_DB_DIR: '/srv/old' } }).node.dataDir, '/srv/old', 'empty is unset');
+  const err = expectError('CONFIG_INVALID', () => loadConfig({ env: { MYCEL_DATA_DIR: '/srv/a', MYCEL_DB_DIR: '/srv/b' } }));
+  assert.deepEqual(issuesOf(err).map((i) => [i.key, i.source]), [['node.dataDir', 'env MYCEL_DATA_DIR']]);
+  assert.match(err.message, /MYCEL_DATA_DIR and MYCEL_DB_DIR are both set, to different values; keep only MYCEL_DATA_DIR/);
+  assert.equal(loadConfig({ env: { MYCEL_DB_DIR: '/srv/old' }, flags: { dataDir: '/srv/flag' } }).node.dataDir, '/srv/flag');
 });

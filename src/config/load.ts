@@ -5,10 +5,12 @@ import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { MycelError } from '../errors.js';
 import { coerceString } from './coerce.js';
+import { postgresUrlProblem } from './database-url.js';
 import { interpolate } from './interpolate.js';
 import { CONFIG_KEYS, flagAttribute, flagName } from './keys.js';
 import { configSchema, type Config } from './schema.js';
 import { leafKind, objectKeys, schemaAt } from './schema-walk.js';
+import { secretProblems } from './secret-rules.js';
 
 /**
  * Builds the one configuration a process runs with. Layers, lowest first: schema defaults,
@@ -218,10 +220,18 @@ export function loadConfig(options: LoadConfigOptions = {}): FrozenConfig {
 
   for (const key of CONFIG_KEYS) {
     if (key.env === null) continue;
-    const raw = env[key.env];
     // Empty counts as unset, as in `MYCEL_PORT= mycel serve` or an empty compose variable.
-    if (raw === undefined || raw === '') continue;
-    const source = `env ${key.env}`;
+    const given = [key.env, ...key.envAliases].filter((name) => env[name] !== undefined && env[name] !== '');
+    const name = given[0];
+    if (name === undefined) continue;
+    const raw = env[name]!;
+    const source = `env ${name}`;
+    const conflicting = given.filter((other) => env[other] !== raw);
+    if (conflicting.length > 0) {
+      issues.push({ key: key.path, message: `${name} and ${conflicting.join(', ')} are both set, to different values; keep only ${key.env}`, source });
+      sources.set(key.path, source);
+      continue;
+    }
     const coerced = coerceString(raw, key.type);
     if (coerced.ok) setPath(merged, key.path, coerced.value);
     else issues.push({ key: key.path, message: coerced.message, source });
@@ -250,13 +260,17 @@ export function loadConfig(options: LoadConfigOptions = {}): FrozenConfig {
 
   const config = parsed.data;
   const sourceOf = (path: string) => sources.get(path) ?? 'default';
-  if (databaseKindOf(config.database.url) === undefined) {
+  const kind = databaseKindOf(config.database.url);
+  if (kind === undefined) {
     issues.push({
       key: 'database.url',
       message: 'must be `sqlite`, `:memory:` or a postgres:// (postgresql://) URL',
       source: sourceOf('database.url'),
     });
   }
+  const urlProblem = kind === 'postgres' ? postgresUrlProblem(config.database.url) : undefined;
+  if (urlProblem) issues.push({ key: 'database.url', message: urlProblem, source: sourceOf('database.url') });
+  for (const problem of secretProblems(config)) issues.push({ ...problem, source: sourceOf(problem.key) });
   const origin = originProblem(config);
   if (origin) {
     issues.push({ key: origin.key, message: origin.message, source: sourceOf(origin.key) });

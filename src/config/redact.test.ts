@@ -26,7 +26,7 @@ test('redactConfig replaces every secret and URL password, and nothing else', ()
       MYCEL_OWNER_PASSWORD: 'owner-secret-1',
       MYCEL_OWNER_REMOTE_NODE_ID: '0190f5a0-0000-7000-8000-000000000001',
       MYCEL_OWNER_REMOTE_NODE_PASSWORD: 'remote-secret-2',
-      MYCEL_API_KEY: 'api-secret-3',
+      MYCEL_API_KEY: 'api-secret-3-0123456789abcdef0123456789',
       MYCEL_DATABASE_URL: 'postgres://mycel:db-secret-4@127.0.0.1:5432/mycel',
       MYCEL_REDIS_URL: 'redis://:redis-secret-5@127.0.0.1:6379',
       MYCEL_NODE_NAME: 'visible-name',
@@ -61,9 +61,9 @@ test('unset secrets stay unset (not "[redacted]")', () => {
 });
 
 test('the redacted copy is frozen and the original keeps its secrets', () => {
-  const config = loadConfig({ env: { MYCEL_OWNER_PASSWORD: 'keep-me' } });
+  const config = loadConfig({ env: { MYCEL_OWNER_PASSWORD: 'keep-me-please' } });
   const shown = redactConfig(config);
   assert.notEqual(shown, config);
   assert.ok(Object.isFrozen(shown) && Object.isFrozen(shown.owner) && Object.isFrozen(shown.realtime.channel));
-  assert.equal(config.owner.password, 'keep-me');
+  assert.equal(config.owner.password, 'keep-me-please');
 });

@@ -158,5 +158,6 @@ export abstract class QueryTx<Q extends TxQueries, M> extends QueryReader<Q> imp
   insertSession(s: Session): Promise<void> { return this.run((q) => q.insertSession(s)); }
   deleteSession(tokenHash: string): Promise<void> { return this.run((q) => q.deleteSession(tokenHash)); }
   deleteExpiredSessions(now: number): Promise<number> { return this.run((q) => q.deleteExpiredSessions(now)); }
+  deleteOwnerSessions(): Promise<number> { return this.run((q) => q.deleteOwnerSessions()); }
   insertClientNode(n: ClientNode): Promise<boolean> { return this.run((q) => q.insertClientNode(n)); }
 }

@@ -97,6 +97,8 @@ export interface StorageTx extends StorageReader {
   insertSession(session: Session): Promise<void>;
   deleteSession(tokenHash: string): Promise<void>;
   deleteExpiredSessions(now: number): Promise<number>;
+  /** Deletes every owner session (after the owner password changed); returns how many. */
+  deleteOwnerSessions(): Promise<number>;
 
   /** Registers a client node; returns false (and changes nothing) when the id exists. */
   insertClientNode(node: ClientNode): Promise<boolean>;

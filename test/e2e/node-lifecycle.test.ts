@@ -29,7 +29,7 @@ async function login(url: string, password: string): Promise<number> {
 
 test('a fresh start creates the node; a restart with another name keeps the first name', async () => {
   const dir = dataDir();
-  const init = await runMycel(['init'], { MYCEL_DB_DIR: dir, MYCEL_NODE_NAME: 'first', MYCEL_OWNER_PASSWORD: 'pw-one' });
+  const init = await runMycel(['init'], { MYCEL_DB_DIR: dir, MYCEL_NODE_NAME: 'first', MYCEL_OWNER_PASSWORD: 'pw-one-first' });
   assert.equal(init.code, 0, init.stderr);
   const first = await info({ MYCEL_DB_DIR: dir });
   assert.match(first.nodeId, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/, 'UUIDv7');
@@ -37,7 +37,7 @@ test('a fresh start creates the node; a restart with another name keeps the firs
   assert.equal(first.ownerPasswordSet, true);
   assert.ok(first.schemaVersion >= 1);
 
-  const node = await startMycel({ MYCEL_DB_DIR: dir, MYCEL_NODE_NAME: 'second', MYCEL_OWNER_PASSWORD: 'pw-one' });
+  const node = await startMycel({ MYCEL_DB_DIR: dir, MYCEL_NODE_NAME: 'second', MYCEL_OWNER_PASSWORD: 'pw-one-first' });
   try {
     assert.ok(node.lines.some((l) => l.includes('ignoring the configured name') && l.includes('"configuredName":"second"')), node.lines.join('\n'));
     const res = await request(`${node.url}/api/v1/node`);
@@ -52,8 +52,8 @@ test('a fresh start creates the node; a restart with another name keeps the firs
 
 test('a wrong owner password stops the server with a clear message and a non-zero exit', async () => {
   const dir = dataDir();
-  assert.equal((await runMycel(['init'], { MYCEL_DB_DIR: dir, MYCEL_OWNER_PASSWORD: 'right' })).code, 0);
-  const res = await runMycel(['serve', '--port', '0'], { MYCEL_DB_DIR: dir, MYCEL_OWNER_PASSWORD: 'wrong' });
+  assert.equal((await runMycel(['init'], { MYCEL_DB_DIR: dir, MYCEL_OWNER_PASSWORD: 'right-password' })).code, 0);
+  const res = await runMycel(['serve', '--port', '0'], { MYCEL_DB_DIR: dir, MYCEL_OWNER_PASSWORD: 'wrong-password' });
   assert.notEqual(res.code, 0);
   assert.equal(res.signal, null);
   assert.match(res.stderr, /OWNER_PASSWORD_MISMATCH/);
@@ -67,15 +67,15 @@ test('with no password stored, the configured one is set and then required', asy
   assert.equal((await runMycel(['init'], { MYCEL_DB_DIR: dir })).code, 0);
   assert.equal((await info({ MYCEL_DB_DIR: dir })).ownerPasswordSet, false);
 
-  const node = await startMycel({ MYCEL_DB_DIR: dir, MYCEL_OWNER_PASSWORD: 'now-set' });
+  const node = await startMycel({ MYCEL_DB_DIR: dir, MYCEL_OWNER_PASSWORD: 'now-set-password' });
   try {
-    assert.equal(await login(node.url, 'now-set'), 201);
+    assert.equal(await login(node.url, 'now-set-password'), 201);
     assert.equal(await login(node.url, 'other'), 401);
   } finally {
     await node.stop();
   }
   assert.equal((await info({ MYCEL_DB_DIR: dir })).ownerPasswordSet, true);
-  const wrong = await runMycel(['serve', '--port', '0'], { MYCEL_DB_DIR: dir, MYCEL_OWNER_PASSWORD: 'different' });
+  const wrong = await runMycel(['serve', '--port', '0'], { MYCEL_DB_DIR: dir, MYCEL_OWNER_PASSWORD: 'different-password' });
   assert.notEqual(wrong.code, 0);
   assert.match(wrong.stderr, /OWNER_PASSWORD_MISMATCH/);
 });

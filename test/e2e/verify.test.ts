@@ -14,12 +14,12 @@ const dir = mkdtempSync(join(tmpdir(), 'mycel-verify-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 test('verify passes on an honest log and reports the first tampered serial', async () => {
-  const core = await openTestCore(createStorage({ url: 'sqlite', dataDir: dir }), { name: 'v', ownerPassword: 'pw' });
+  const core = await openTestCore(createStorage({ url: 'sqlite', dataDir: dir }), { name: 'v', ownerPassword: 'verify-pw' });
   const ch = await core.operator.createChannel(OWNER, { name: 'v' });
   for (let i = 0; i < 20; i++) await core.operator.createPost(OWNER, { channelId: ch.id, body: `post ${i}` });
   await core.close();
 
-  const env = { MYCEL_DB_DIR: dir, MYCEL_OWNER_PASSWORD: 'pw' };
+  const env = { MYCEL_DB_DIR: dir, MYCEL_OWNER_PASSWORD: 'verify-pw' };
   const ok = await runMycel(['verify'], env);
   assert.equal(ok.code, 0, ok.stderr);
   assert.match(ok.stdout, /^ok: 21 changes verify/);

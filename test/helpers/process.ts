@@ -18,13 +18,18 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs `mycel <args>` to completion (bounded by timeoutMs). */
-export async function runMycel(args: string[], env: Record<string, string>, timeoutMs = 30_000): Promise<CliResult> {
-  const child = spawn(process.execPath, ['--import', 'tsx', cli, ...args], { cwd: root, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+/** Runs `mycel <args>` to completion (bounded by timeoutMs); `input`, if given, is its stdin. */
+export async function runMycel(args: string[], env: Record<string, string>, timeoutMs = 30_000, input?: string): Promise<CliResult> {
+  const child = spawn(process.execPath, ['--import', 'tsx', cli, ...args], {
+    cwd: root,
+    env: cleanEnv(env),
+    stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+  });
+  if (input !== undefined) child.stdin!.end(input);
   let stdout = '';
   let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
   const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
   clearTimeout(timer);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -25,8 +25,9 @@ function assertConfigError(res: CliResult, code: string): string {
   assert.equal(res.code, 2, `exit code; stderr: ${res.stderr}`);
   assert.equal(res.stdout, '');
   const lines = res.stderr.trimEnd().split('\n');
-  assert.equal(lines.length, 1, `one line: ${res.stderr}`);
+  assert.equal(lines.length, 2, `the error and a hint: ${res.stderr}`);
   assert.ok(lines[0]!.startsWith(`error ${code}: `), res.stderr);
+  assert.ok(lines[1]!.startsWith('hint: '), res.stderr);
   assert.doesNotMatch(res.stderr, /\n\s+at /, 'no stack trace');
   return lines[0]!;
 }
@@ -53,7 +54,7 @@ test('`--json` prints JSON; secrets are redacted and never printed', async () =>
   const res = await runMycel(['config', '--json', '--port', '6100'], {
     ...bare,
     MYCEL_OWNER_PASSWORD: 'owner-pw-xyz',
-    MYCEL_API_KEY: 'api-key-xyz',
+    MYCEL_API_KEY: 'api-key-xyz-0123456789abcdef0123456789',
     MYCEL_DATABASE_URL: 'postgres://mycel:db-pw-xyz@127.0.0.1:5432/mycel',
     MYCEL_REDIS_URL: 'redis://:redis-pw-xyz@127.0.0.1:6379',
   });
@@ -152,7 +153,40 @@ test('every command has --help with its options, and --version prints the packag
     for (const option of expected[command]!) assert.ok(res.stdout.includes(option), `${command} --help lists ${option}`);
   });
 
+  const owner = await runMycel(['owner', 'set-password', '--help'], bare);
+  assert.equal(owner.code, 0, owner.stderr);
+  assert.match(owner.stdout, /^Usage: mycel owner set-password /m);
+  for (const option of ['--recover', '--data-dir', '--database-url', '--config']) assert.ok(owner.stdout.includes(option), `owner set-password --help lists ${option}`);
+
   const version = await runMycel(['--version'], bare);
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
   assert.equal(version.stdout.trim(), pkg.version);
+});
+
+test('`mycel config` output with secrets, fed back in, is refused instead of setting them to [redacted]', async () => {
+  const first = await runMycel(['config'], {
+    ...bare,
+    MYCEL_OWNER_PASSWORD: 'owner-pw-round-trip',
+    MYCEL_API_KEY: 'k'.repeat(40),
+    MYCEL_DATA_DIR: join(dir, 'round-trip-secrets'),
+  });
+  assert.equal(first.code, 0, first.stderr);
+  const file = yamlFile('with-secrets.yaml', first.stdout);
+  const line = assertConfigError(await runMycel(['config', '--config', file], bare), 'CONFIG_INVALID');
+  assert.match(line, /owner\.password \(file [^)]*\): is the placeholder \[redacted\]/);
+  assert.match(line, /realtime\.apiKey \(file [^)]*\): is the placeholder \[redacted\]/);
+  const init = await runMycel(['init', '--config', file], bare);
+  assertConfigError(init, 'CONFIG_INVALID');
+  assert.equal(existsSync(join(dir, 'round-trip-secrets')), false, 'no node was created');
+});
+
+test('a MYCEL_* variable that is not a setting is warned about with the closest name; MYCEL_DATA_DIR is read', async () => {
+  const res = await runMycel(['config', '--json'], { ...bare, MYCEL_PROT: '8080', MYCEL_DATA_DIR: '/srv/mycel-data-dir', MYCEL_TEST_ANYTHING: 'x' });
+  assert.equal(res.code, 0, res.stderr);
+  assert.equal(
+    res.stderr,
+    'warning: MYCEL_PROT is not a Mycel setting and is ignored; did you mean MYCEL_PORT? (every variable: docs/config.md)\n',
+  );
+  const shown = JSON.parse(res.stdout) as { node: { dataDir: string }; server: { port: number } };
+  assert.deepEqual([shown.node.dataDir, shown.server.port], ['/srv/mycel-data-dir', 5103]);
 });

@@ -64,7 +64,8 @@ test('each documented environment variable and flag is the one in keys.ts', () =
   for (const key of CONFIG_KEYS) {
     const row = rowByKey.get(key.path);
     if (!row) continue;
-    const env = key.env === null ? 'YAML only' : `\`${key.env}\``;
+    const aliases = key.envAliases.map((a) => ` (old name: \`${a}\`)`).join('');
+    const env = key.env === null ? 'YAML only' : `\`${key.env}\`${aliases}`;
     if (row.env !== env) wrong.push(`${key.path}: env ${row.env} ≠ ${env}`);
     const flag = flagName(key);
     const expectedFlag = flag === null ? '' : `\`${flag}\``;

@@ -21,7 +21,7 @@ import { silentLog } from '../helpers/core.js';
 import type { RealtimeBackendInstance } from '../helpers/realtime-backends.js';
 import { Waiters } from '../helpers/waiters.js';
 
-export const API_KEY = 'test-api-key-0123456789';
+export const API_KEY = 'test-api-key-0123456789abcdef0123456789';
 
 /** Namespaces most tests use. */
 export const TEST_NAMESPACES: NonNullable<NonNullable<ConfigInput['realtime']>['namespaces']> = {

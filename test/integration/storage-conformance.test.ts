@@ -364,6 +364,25 @@ for (const backend of storageBackends) {
         await s.transaction((tx) => tx.deleteSession(future.tokenHash));
       });
 
+      it('deletes every owner session and only those', async () => {
+        const mk = (subjectKind: Session['subjectKind']): Session => ({
+          tokenHash: sha256Hex(newId()),
+          subjectKind,
+          subjectId: subjectKind === 'owner' ? 'owner' : newId(),
+          createdAt: T0,
+          expiresAt: T0 + 1000,
+        });
+        const owners = [mk('owner'), mk('owner')];
+        const node = mk('node');
+        await s.transaction(async (tx) => {
+          for (const x of [...owners, node]) await tx.insertSession(x);
+        });
+        assert.equal(await s.transaction((tx) => tx.deleteOwnerSessions()), 2);
+        for (const o of owners) assert.equal(await s.getSession(o.tokenHash), null);
+        assert.deepEqual(await s.getSession(node.tokenHash), node);
+        assert.equal(await s.transaction((tx) => tx.deleteOwnerSessions()), 0);
+      });
+
       it('registers a client node once and keeps its first password', async () => {
         const owner: ClientNode = { id: newId(), passwordHash: 'hash-1', asOwner: true, createdAt: T0 };
         const plain: ClientNode = { id: newId(), passwordHash: 'hash-2', asOwner: false, createdAt: T0 + 1 };

@@ -11,7 +11,7 @@ export function registerConfigCommand(program: Command): void {
     .description('print the effective configuration (defaults < YAML file < MYCEL_* env < flags), secrets redacted')
     .option('--json', 'print JSON instead of YAML');
   addConfigFlags(command);
-  command.addHelpText('after', '\nThe YAML output is a valid config file (with secrets shown as [redacted]).\nSee docs/config.md for every key.');
+  command.addHelpText('after', '\nThe YAML output is a valid config file; secrets are shown as [redacted], which is refused as a value:\nput the real ones back (or set their MYCEL_* variables) before using it. See docs/config.md for every key.');
   command.action((options: { json?: boolean }, cmd: Command) => {
     const config = configFromCommand(cmd);
     const shown = redactConfig(config);

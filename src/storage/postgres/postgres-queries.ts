@@ -73,6 +73,7 @@ const SQL = {
   insertSession: q('insert_session', `INSERT INTO sessions (${SESSION.columns}) VALUES ($1, $2, $3, $4, $5)`),
   deleteSession: q('delete_session', 'DELETE FROM sessions WHERE token_hash = $1'),
   deleteExpiredSessions: q('delete_expired_sessions', 'DELETE FROM sessions WHERE expires_at <= $1'),
+  deleteOwnerSessions: q('delete_owner_sessions', "DELETE FROM sessions WHERE subject_kind = 'owner'"),
 
   getClientNode: q('get_client_node', `SELECT ${CLIENT_NODE.columns} FROM client_nodes WHERE id = $1`),
   insertClientNode: q(
@@ -90,14 +91,16 @@ const NO_UPPER_BOUND = Number.MAX_SAFE_INTEGER;
 /** Node's own network error codes that mean the server cannot be reached. */
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'ETIMEDOUT', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE']);
 /** pg's own messages for a connection lost or never made (these carry no code). */
-const CONNECTION_MESSAGE = /connection terminated|connection timeout|timeout exceeded when trying to connect|client has encountered a connection error|client was closed|not queryable/i;
+const CONNECTION_MESSAGE = /connection terminated|connection timeout|timeout exceeded when trying to connect|client has encountered a connection error|client was closed|not queryable|does not support SSL connections/i;
+/** Node's TLS errors while connecting with sslmode=require/verify-*: a certificate the client does not accept. */
+const TLS_CODES = /^(ERR_TLS_|ERR_SSL_|CERT_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_)/;
 
 /** Whether `err` means the database is unreachable (the connection must not be reused). */
 export function isConnectionError(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   const code = (err as { code?: unknown }).code;
   if (typeof code === 'string') {
-    if (NETWORK_CODES.has(code)) return true;
+    if (NETWORK_CODES.has(code) || TLS_CODES.test(code)) return true;
     // 08: connection exception; 57P0x: server shutting down; 53300: too many connections;
     // 28: authentication; 3D000: no such database.
     if (code.startsWith('08') || code.startsWith('57P') || code === '53300' || code.startsWith('28') || code === '3D000') return true;
@@ -301,6 +304,10 @@ export class PostgresQueries {
 
   deleteExpiredSessions(now: number): Promise<number> {
     return this.count(SQL.deleteExpiredSessions, [now]);
+  }
+
+  deleteOwnerSessions(): Promise<number> {
+    return this.count(SQL.deleteOwnerSessions, []);
   }
 
   async insertClientNode(n: ClientNode): Promise<boolean> {

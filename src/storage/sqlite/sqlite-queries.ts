@@ -53,6 +53,7 @@ const SQL = {
   insertSession: `INSERT INTO sessions (${SESSION.columns}) VALUES (?, ?, ?, ?, ?)`,
   deleteSession: 'DELETE FROM sessions WHERE token_hash = ?',
   deleteExpiredSessions: 'DELETE FROM sessions WHERE expires_at <= ?',
+  deleteOwnerSessions: "DELETE FROM sessions WHERE subject_kind = 'owner'",
 
   getClientNode: `SELECT ${CLIENT_NODE.columns} FROM client_nodes WHERE id = ?`,
   insertClientNode: `INSERT INTO client_nodes (${CLIENT_NODE.columns}) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
@@ -295,6 +296,10 @@ export class SqliteQueries {
 
   deleteExpiredSessions(now: number): number {
     return this.write('deleteExpiredSessions', [now]);
+  }
+
+  deleteOwnerSessions(): number {
+    return this.write('deleteOwnerSessions', []);
   }
 
   insertClientNode(n: ClientNode): boolean {
