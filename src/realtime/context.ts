@@ -1,6 +1,6 @@
 /**
- * What a Session and its command handlers need from the node. RealtimeNode builds one; keeping
- * it an interface lets sessions be driven in unit tests and keeps session.ts free of the node.
+ * What a ClientConnection and its command handlers need from the node. RealtimeNode builds one;
+ * keeping it an interface keeps client-connection.ts and the handlers free of the node.
  */
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
@@ -10,7 +10,6 @@ import type { Hub } from './hub.js';
 import type { RealtimeMetrics } from './metrics.js';
 import type { Namespaces, ResolvedChannel } from './namespaces.js';
 import type { PresenceStore } from './presence-store.js';
-import type { Session } from './session.js';
 import type { ClientInfo, HistoryQuery, HistoryResult, StreamPosition } from './types.js';
 
 export type RealtimeConfig = Config['realtime'];
@@ -90,6 +89,4 @@ export interface RealtimeContext {
   history(resolved: ResolvedChannel, query: Omit<HistoryQuery, 'metaTtlSeconds'>): Promise<HistoryResult>;
   /** Publishes a join/leave of a client to a channel. */
   publishJoinLeave(channel: string, type: 'join' | 'leave', info: ClientInfo): void;
-  sessionConnected(session: Session): void;
-  sessionClosed(session: Session, code: number, reason: string): void;
 }

@@ -1,7 +1,7 @@
 /**
  * The realtime node: the API that transports, the server HTTP API and the domain use.
  *
- * Transports call `connect(transport, meta)` and feed the returned Session. The server API
+ * Transports call `connect(transport, meta)` and feed the returned ClientConnection. The server API
  * calls publish/broadcast/presence/history/… (these skip client permissions: the API key is
  * the authority) and the user operations, which travel over the Bus as control commands so
  * every instance acts on its own connections. The domain calls `deliverCommitted` after a post
@@ -14,7 +14,7 @@ import { waitAtMost } from '../lib/wait.js';
 import type { Logger } from '../log.js';
 import { TokenVerifier } from './auth/tokens.js';
 import type { Bus } from './bus.js';
-import { establishSubscription } from './commands/subscribe.js';
+import { establishSubscription } from './handlers/subscribe.js';
 import {
   DEFAULT_TUNING,
   type CredentialsHook,
@@ -33,7 +33,7 @@ import type { PersistHook } from './persist.js';
 import type { PresenceStore } from './presence-store.js';
 import { DISCONNECTS, ERRORS, ReplyError, type DisconnectCode } from './protocol/codes.js';
 import { encodeSubscribePush } from './protocol/frames.js';
-import { Session } from './session.js';
+import { ClientConnection, type ConnectionLifecycle } from './client-connection.js';
 import type { ConnectionMeta, Transport } from './transport.js';
 import type { ClientInfo, ControlCommand, HistoryResult, NodeStats, Publication, StreamPosition } from './types.js';
 
@@ -83,8 +83,8 @@ export interface RefreshUserOptions {
 export type BroadcastOutcome = { result: { offset?: number; epoch?: string } } | { error: { code: number; message: string } };
 
 export interface NodeEvents {
-  connect: (session: Session) => void;
-  disconnect: (session: Session, code: number, reason: string) => void;
+  connect: (session: ClientConnection) => void;
+  disconnect: (session: ClientConnection, code: number, reason: string) => void;
 }
 
 export class RealtimeNode {
@@ -102,14 +102,18 @@ export class RealtimeNode {
   readonly #log: Logger;
   readonly #tuning: RealtimeTuning;
   readonly #ctx: RealtimeContext;
+  readonly #lifecycle: ConnectionLifecycle = {
+    connected: (session) => this.#sessionConnected(session),
+    closed: (session, code, reason) => this.#sessionClosed(session, code, reason),
+  };
   readonly #startedAt = Date.now();
 
   /** Every session, connecting ones included. */
-  readonly #sessions = new Set<Session>();
+  readonly #sessions = new Set<ClientConnection>();
   /** A user's connected sessions: the session itself while it is the only one (the common case, and less memory). */
-  readonly #byUser = new Map<string, Session | Set<Session>>();
-  readonly #byClient = new Map<string, Session>();
-  readonly #byKey = new Map<string, Session>();
+  readonly #byUser = new Map<string, ClientConnection | Set<ClientConnection>>();
+  readonly #byClient = new Map<string, ClientConnection>();
+  readonly #byKey = new Map<string, ClientConnection>();
   readonly #rpc = new Map<string, RpcHandler>();
   #send: SendHandler | undefined;
   readonly #nodes = new Map<string, NodeStats>();
@@ -166,8 +170,6 @@ export class RealtimeNode {
       publish: (resolved, data, opts, actor) => this.#publish(resolved, data, opts, actor),
       history: (resolved, query) => this.#readHistory(resolved, query),
       publishJoinLeave: (channel, type, info) => this.#publishJoinLeave(channel, type, info),
-      sessionConnected: (session) => this.#sessionConnected(session),
-      sessionClosed: (session, code, reason) => this.#sessionClosed(session, code, reason),
     };
     this.#bus.setHandler({
       onMessage: (channel, message) => this.hub.handleMessage(channel, message),
@@ -188,15 +190,15 @@ export class RealtimeNode {
   // ---- transports ------------------------------------------------------------------------
 
   /** A new client connection on a transport. The transport feeds `handleFrame` and `onTransportClosed`. */
-  connect(transport: Transport, meta: ConnectionMeta = {}): Session {
-    const session = new Session(this.#ctx, transport, meta);
+  connect(transport: Transport, meta: ConnectionMeta = {}): ClientConnection {
+    const session = new ClientConnection(this.#ctx, transport, meta, this.#lifecycle);
     this.#sessions.add(session);
     if (this.#shutdown) session.close(DISCONNECTS.shutdown);
     return session;
   }
 
   /** The session an emulation request belongs to, by the `session` key of its connect result. */
-  sessionByKey(key: string): Session | undefined {
+  sessionByKey(key: string): ClientConnection | undefined {
     return this.#byKey.get(key);
   }
 
@@ -218,14 +220,14 @@ export class RealtimeNode {
   }
 
   /** A connected session by client id (this instance only). */
-  sessionByClient(client: string): Session | undefined {
+  sessionByClient(client: string): ClientConnection | undefined {
     return this.#byClient.get(client);
   }
 
   /** Connected sessions of a user on this instance. */
-  userSessions(user: string): Session[] {
+  userSessions(user: string): ClientConnection[] {
     const entry = this.#byUser.get(user);
-    return entry === undefined ? [] : entry instanceof Session ? [entry] : [...entry];
+    return entry === undefined ? [] : entry instanceof ClientConnection ? [entry] : [...entry];
   }
 
   on<E extends keyof NodeEvents>(event: E, listener: NodeEvents[E]): () => void {
@@ -520,7 +522,7 @@ export class RealtimeNode {
     });
   }
 
-  #targets(user: string, client: string | undefined): Session[] {
+  #targets(user: string, client: string | undefined): ClientConnection[] {
     if (user === '' && client) {
       const s = this.#byClient.get(client);
       return s ? [s] : [];
@@ -569,7 +571,7 @@ export class RealtimeNode {
     }
   }
 
-  async #serverSubscribe(session: Session, channel: string): Promise<void> {
+  async #serverSubscribe(session: ClientConnection, channel: string): Promise<void> {
     if (session.state !== 'connected' || session.subs.has(channel)) return;
     const resolved = this.namespaces.tryResolve(channel);
     if (typeof resolved === 'string') return;
@@ -592,17 +594,17 @@ export class RealtimeNode {
 
   // ---- session bookkeeping ---------------------------------------------------------------
 
-  #sessionConnected(session: Session): void {
+  #sessionConnected(session: ClientConnection): void {
     this.#byClient.set(session.id, session);
     if (session.sessionKey) this.#byKey.set(session.sessionKey, session);
     const entry = this.#byUser.get(session.user);
     if (entry === undefined) this.#byUser.set(session.user, session);
-    else if (entry instanceof Session) this.#byUser.set(session.user, new Set([entry, session]));
+    else if (entry instanceof ClientConnection) this.#byUser.set(session.user, new Set([entry, session]));
     else entry.add(session);
     for (const l of this.#listeners.connect) l(session);
   }
 
-  #sessionClosed(session: Session, code: number, reason: string): void {
+  #sessionClosed(session: ClientConnection, code: number, reason: string): void {
     this.#sessions.delete(session);
     if (this.#byClient.get(session.id) === session) {
       this.#byClient.delete(session.id);

@@ -1,20 +1,20 @@
 import type { FastifyInstance } from 'fastify';
 import { Registry, collectDefaultMetrics } from 'prom-client';
-import { resolveDataDir, type Config } from './config/index.js';
-import { openNodeCore, type NodeCore } from './domain/node-core.js';
-import { buildHttpApp } from './http/app.js';
-import { packageVersion } from './lib/package-version.js';
-import { registerRealtimeRoutes } from './http/routes/realtime.js';
-import { createLogger, type Logger } from './log.js';
-import { jwtActorResolver, ownerSessionCredentials } from './realtime/auth/domain-credentials.js';
-import { TokenVerifier } from './realtime/auth/tokens.js';
-import { createRealtimeBackends } from './realtime/backends.js';
-import { namespaceChannelPolicy } from './realtime/channel-policy.js';
-import { DomainPersistence } from './realtime/domain-persist.js';
-import { Namespaces } from './realtime/namespaces.js';
-import { RealtimeNode } from './realtime/realtime-node.js';
-import { attachWebSocket } from './realtime/transports/websocket.js';
-import { createStorage } from './storage/index.js';
+import { resolveDataDir, type Config } from '../config/index.js';
+import { openNodeCore, type NodeCore } from '../domain/node-core.js';
+import { buildHttpApp } from '../http/app.js';
+import { packageVersion } from '../lib/package-version.js';
+import { registerRealtimeRoutes } from '../http/routes/realtime.js';
+import { createLogger, type Logger } from '../log.js';
+import { jwtActorResolver, ownerSessionCredentials } from '../realtime/auth/domain-credentials.js';
+import { TokenVerifier } from '../realtime/auth/tokens.js';
+import { createRealtimeBackends } from '../realtime/backends.js';
+import { namespaceChannelPolicy } from '../realtime/channel-policy.js';
+import { DomainPersistence } from '../realtime/domain-persist.js';
+import { Namespaces } from '../realtime/namespaces.js';
+import { RealtimeNode } from '../realtime/realtime-node.js';
+import { attachWebSocket } from '../realtime/transports/websocket.js';
+import { createStorage } from '../storage/index.js';
 
 /** A running node: what `mycel serve` starts and tests drive in-process. */
 export interface RunningNode {
@@ -108,8 +108,9 @@ export async function startNode(config: Config, log: Logger = createLogger({ lev
     close() {
       closing ??= (async () => {
         shuttingDown = true;
-        // Clients first, with "reconnect" advice (3001); then HTTP; then the write path.
-        await realtime.shutdown();
+        // Clients first, with "reconnect" advice (3001), given server.shutdownGraceSeconds to
+        // go; then HTTP (fastify lets in-flight requests finish); then the write path.
+        await realtime.shutdown(config.server.shutdownGraceSeconds * 1000);
         await ws?.close();
         await app.close();
         detachPersistence();
@@ -119,28 +120,4 @@ export async function startNode(config: Config, log: Logger = createLogger({ lev
       return closing;
     },
   };
-}
-
-/** `mycel serve`: runs until SIGINT/SIGTERM, then shuts down gracefully. */
-export async function runServe(config: Config): Promise<void> {
-  const log = createLogger({ level: config.log.level });
-  const node = await startNode(config, log);
-  await new Promise<void>((resolve) => {
-    const stop = (signal: NodeJS.Signals) => {
-      log.info({ signal }, 'shutting down');
-      const force = setTimeout(() => {
-        log.error({ graceSeconds: config.server.shutdownGraceSeconds }, 'shutdown grace period over; exiting');
-        process.exit(1);
-      }, config.server.shutdownGraceSeconds * 1000 + 5000);
-      force.unref();
-      node.close().then(resolve, (err: unknown) => {
-        log.error({ err }, 'shutdown failed');
-        process.exitCode = 1;
-        resolve();
-      });
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-  });
-  log.info('stopped');
 }

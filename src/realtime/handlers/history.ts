@@ -1,9 +1,9 @@
 /** `history`: limit 0 = position only, -1 = all kept, n = at most n; `since` with another epoch → 112. */
 import { DISCONNECTS, DisconnectError, ERRORS, ReplyError } from '../protocol/codes.js';
 import { wirePublication, type Command, type WireHistoryResult } from '../protocol/frames.js';
-import type { Session } from '../session.js';
+import type { HandlerConnection } from './handler-connection.js';
 
-export async function handleHistory(session: Session, cmd: Extract<Command, { method: 'history' }>): Promise<void> {
+export async function handleHistory(session: HandlerConnection, cmd: Extract<Command, { method: 'history' }>): Promise<void> {
   const ctx = session.ctx;
   const p = cmd.params;
   if (p.channel === '') throw new DisconnectError(DISCONNECTS.badRequest, 'channel required for history');

@@ -6,7 +6,7 @@ import { TokenError, type SubscriptionOverride } from '../auth/tokens.js';
 import { levelAllows, type ResolvedChannel } from '../namespaces.js';
 import { DISCONNECTS, DisconnectError, ERRORS, ReplyError } from '../protocol/codes.js';
 import { wirePublication, type Command, type WireSubscribeResult } from '../protocol/frames.js';
-import type { Session } from '../session.js';
+import type { HandlerConnection } from './handler-connection.js';
 import { Subscription } from '../subscription.js';
 import { evaluateRecovery } from './recovery.js';
 
@@ -44,7 +44,7 @@ export interface Established {
  * The subscription must not exist yet; it is reserved in `session.subs` at once.
  */
 export async function establishSubscription(
-  session: Session,
+  session: HandlerConnection,
   resolved: ResolvedChannel,
   params: SubscribeParams,
   grant: SubscribeGrant,
@@ -141,7 +141,7 @@ export async function establishSubscription(
 }
 
 /** Checks a subscription token against the connection; throws the protocol's answer. */
-async function verifySubscriptionToken(session: Session, channel: string, token: string): Promise<SubscribeGrant> {
+async function verifySubscriptionToken(session: HandlerConnection, channel: string, token: string): Promise<SubscribeGrant> {
   let claims;
   try {
     claims = await session.ctx.tokens.verifySubscription(token);
@@ -163,7 +163,7 @@ async function verifySubscriptionToken(session: Session, channel: string, token:
   return grant;
 }
 
-export async function handleSubscribe(session: Session, cmd: Extract<Command, { method: 'subscribe' }>): Promise<void> {
+export async function handleSubscribe(session: HandlerConnection, cmd: Extract<Command, { method: 'subscribe' }>): Promise<void> {
   const ctx = session.ctx;
   const p = cmd.params;
   if (p.channel === '') throw new DisconnectError(DISCONNECTS.badRequest, 'channel required for subscribe');
