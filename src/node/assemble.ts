@@ -1,3 +1,8 @@
+/**
+ * The node's assembly: config → storage → core → realtime → HTTP server, wired one way for
+ * `mycel serve` (src/cli/commands/serve.ts), the CLI's one-shot tasks (src/cli/node-tasks.ts)
+ * and the in-process test harnesses, which open the core and the domain persistence here.
+ */
 import type { FastifyInstance } from 'fastify';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { resolveDataDir, type Config } from '../config/index.js';
@@ -15,8 +20,9 @@ import { Namespaces } from '../realtime/namespaces.js';
 import { RealtimeNode } from '../realtime/realtime-node.js';
 import { attachWebSocket } from '../realtime/transports/websocket.js';
 import { createStorage } from '../storage/index.js';
+import type { Storage } from '../storage/storage.js';
 
-/** A running node: what `mycel serve` starts and tests drive in-process. */
+/** A running node: what `mycel serve` starts. */
 export interface RunningNode {
   readonly core: NodeCore;
   readonly realtime: RealtimeNode;
@@ -27,9 +33,20 @@ export interface RunningNode {
   close(): Promise<void>;
 }
 
-/** Opens storage and the node core as the config says; closes storage again if that fails. */
-export async function openCoreFromConfig(config: Config, log: Logger): Promise<NodeCore> {
-  const storage = createStorage({ url: config.database.url, dataDir: resolveDataDir(config) });
+export interface CoreParts {
+  /** The node's one reading of the namespace settings; built from the config by default. */
+  namespaces?: Namespaces;
+  /** An open storage to use instead of the one the config names (tests pass a test backend's). */
+  storage?: Storage;
+}
+
+/**
+ * Opens storage and the node core as the config says (the channel policy from the namespace
+ * settings); closes storage again if that fails. `mycel serve`, the CLI's one-shot tasks and
+ * the test harnesses all open the core here.
+ */
+export async function openCoreFromConfig(config: Config, log: Logger, parts: CoreParts = {}): Promise<NodeCore> {
+  const storage = parts.storage ?? createStorage({ url: config.database.url, dataDir: resolveDataDir(config) });
   try {
     return await openNodeCore(storage, {
       identity: {
@@ -41,7 +58,7 @@ export async function openCoreFromConfig(config: Config, log: Logger): Promise<N
             : undefined,
       },
       sessionMinutes: config.server.sessionMinutes,
-      channelPolicy: namespaceChannelPolicy(new Namespaces(config.realtime)),
+      channelPolicy: namespaceChannelPolicy(parts.namespaces ?? new Namespaces(config.realtime)),
       log,
     });
   } catch (err) {
@@ -50,13 +67,22 @@ export async function openCoreFromConfig(config: Config, log: Logger): Promise<N
   }
 }
 
-/** The composition root: config → storage → core → HTTP server. Nothing else lives here. */
+/** Persisted namespaces on the node's domain: posts through the Operator, history from its reads. */
+export function domainPersistence(core: NodeCore, namespaces: Namespaces): DomainPersistence {
+  return new DomainPersistence({ operator: core.operator, storage: core.storage, hook: core.hook, namespaces });
+}
+
+/** The composition root: config → storage → core → realtime → HTTP server. Nothing else lives here. */
 export async function startNode(config: Config, log: Logger = createLogger({ level: config.log.level })): Promise<RunningNode> {
-  const core = await openCoreFromConfig(config, log);
+  // One reading of the namespace settings and one token verifier for the whole node: the
+  // domain's channel policy, the realtime node, persistence and HTTP's JWT resolver share them.
+  const namespaces = new Namespaces(config.realtime);
+  const tokens = new TokenVerifier(config.realtime.apiKey);
+  const core = await openCoreFromConfig(config, log, { namespaces });
   const metrics = new Registry();
   collectDefaultMetrics({ register: metrics });
   const backends = createRealtimeBackends({ redisUrl: config.realtime.redisUrl, nodeId: core.node.id, log: log.child({ module: 'realtime' }) });
-  const persistence = new DomainPersistence({ operator: core.operator, storage: core.storage, hook: core.hook, namespaces: new Namespaces(config.realtime) });
+  const persistence = domainPersistence(core, namespaces);
   const realtime = new RealtimeNode({
     config: config.realtime,
     bus: backends.bus,
@@ -66,6 +92,8 @@ export async function startNode(config: Config, log: Logger = createLogger({ lev
     log: log.child({ module: 'realtime' }),
     name: core.node.name,
     version: packageVersion(),
+    namespaces,
+    tokens,
     persist: persistence,
     credentials: ownerSessionCredentials(core.sessions),
   });
@@ -79,7 +107,7 @@ export async function startNode(config: Config, log: Logger = createLogger({ lev
       core,
       log,
       metrics,
-      actorResolvers: [jwtActorResolver(new TokenVerifier(config.realtime.apiKey))],
+      actorResolvers: [jwtActorResolver(tokens)],
       isShuttingDown: () => shuttingDown,
     });
     await registerRealtimeRoutes(app, { realtime, config });

@@ -11,6 +11,7 @@
  * consumer and is disconnected with 3008, so memory per connection stays bounded.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
+import { utf8LongerThan } from '../lib/text-size.js';
 import { handleConnect } from './handlers/connect.js';
 import { handleHistory } from './handlers/history.js';
 import { handlePresence, handlePresenceStats } from './handlers/presence.js';
@@ -171,8 +172,7 @@ export class ClientConnection implements HandlerConnection {
    */
   handleFrame(frame: string): void {
     if (this.#state === 'closed') return;
-    const max = this.ctx.config.maxMessageBytes;
-    if (frame.length > max || (frame.length * 3 > max && Buffer.byteLength(frame) > max)) {
+    if (utf8LongerThan(frame, this.ctx.config.maxMessageBytes)) {
       this.close(DISCONNECTS.badRequest);
       return;
     }
@@ -254,7 +254,7 @@ export class ClientConnection implements HandlerConnection {
       return;
     }
     if (cmd.method === 'connect') this.#unusable = true;
-    if (cmd.method === 'send' || cmd.method === 'pong') {
+    if (cmd.method === 'send') {
       // `send` has no reply to carry the error: count it.
       this.ctx.metrics.error('send_handler');
       if (!(err instanceof ReplyError)) this.ctx.log.warn({ err, client: this.id }, 'send handler failed');

@@ -71,7 +71,8 @@ export interface PublishOutcome {
 export interface RealtimeContext {
   readonly config: RealtimeConfig;
   readonly tuning: RealtimeTuning;
-  readonly nodeId: string;
+  /** This process's id in the cluster (not the node's id: several instances can serve one node). */
+  readonly instanceId: string;
   readonly version: string;
   readonly namespaces: Namespaces;
   readonly tokens: TokenVerifier;

@@ -3,7 +3,7 @@
  * the session needs for presence, expiry and join/leave. Owned by the session (`session.subs`),
  * registered in the Hub while it receives publications.
  */
-import type { Publication } from './types.js';
+import { epochMatches, type Publication } from './types.js';
 
 /** A push that arrived while the subscribe reply was not written yet. */
 export interface BufferedPush {
@@ -78,7 +78,7 @@ export function admit(sub: Subscription, offset: number, epoch: string | undefin
   if (offset === 0 || !sub.positioned) return 'deliver';
   let learned = false;
   if (epoch !== undefined && epoch !== sub.epoch) {
-    if (sub.epoch !== '') return 'lost';
+    if (!epochMatches(sub.epoch, epoch)) return 'lost';
     // Subscribed before the stream existed: the first publication brings the epoch.
     sub.epoch = epoch;
     learned = epoch !== '';

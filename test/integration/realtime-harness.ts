@@ -76,7 +76,7 @@ export interface TestNodeOptions {
   tuning?: Partial<RealtimeTuning> | undefined;
   persist?: PersistHook | undefined;
   credentials?: CredentialsHook | undefined;
-  nodeId?: string | undefined;
+  instanceId?: string | undefined;
 }
 
 /** A RealtimeNode of the tests: on `backend`, silent, ticking every 50 ms unless `tuning` says otherwise. */
@@ -89,7 +89,7 @@ export function testNode(config: ReturnType<typeof realtimeConfig>, options: Tes
     registry: options.registry,
     log: silentLog,
     tuning: { tickMs: 50, ...options.tuning },
-    ...(options.nodeId ? { nodeId: options.nodeId } : {}),
+    ...(options.instanceId ? { instanceId: options.instanceId } : {}),
     ...(options.persist ? { persist: options.persist } : {}),
     ...(options.credentials ? { credentials: options.credentials } : {}),
   });

@@ -23,7 +23,7 @@ export interface HttpRealtimeOptions extends ServerOptions {
   /** server.bodyLimit (the server API's body limit); default 1 MiB. */
   bodyLimit?: number;
   /** Fixed instance id (emulation routing tests). */
-  nodeId?: string;
+  instanceId?: string;
 }
 
 export type EmulationTransport = 'http_stream' | 'sse';
@@ -49,7 +49,7 @@ export async function startHttpRealtime(options: HttpRealtimeOptions): Promise<H
     registry: new Registry(),
     tuning: options.tuning,
     persist: options.persist,
-    nodeId: options.nodeId,
+    instanceId: options.instanceId,
   });
   const app = Fastify({ loggerInstance: silentLog }) as unknown as FastifyInstance;
   app.setErrorHandler(errorHandler);

@@ -41,13 +41,16 @@ export function jwtActorResolver(verifier: TokenVerifier): JwtActorResolver {
 /** Realtime connect with an owner/node session token; the user is `owner` or `node:<id>`. */
 export function ownerSessionCredentials(sessions: OwnerSessions): CredentialsHook {
   return async (token) => {
-    let actor: Actor;
+    let actor: Actor | null;
     try {
-      actor = await sessions.authenticate(token);
+      actor = await sessions.resolve(token);
     } catch (err) {
-      if (isMycelError(err) && (err.code === 'UNAUTHENTICATED' || err.code === 'SESSION_EXPIRED')) return null;
+      // The protocol has no "session expired" for a connect credential: like an unknown token,
+      // it is an invalid token (3500), and the client gets a fresh one.
+      if (isMycelError(err) && err.code === 'SESSION_EXPIRED') return null;
       throw err;
     }
+    if (!actor) return null;
     const user = actor.kind === 'node' ? `node:${actor.nodeId}` : actor.kind;
     return { user, owner: hasOwnerRights(actor) };
   };

@@ -121,7 +121,7 @@ export async function handleConnect(session: HandlerConnection, cmd: Extract<Com
   }
   if (session.transport.emulation) {
     result.session = session.sessionKey;
-    result.node = ctx.nodeId;
+    result.node = ctx.instanceId;
   }
   session.reply(cmd.id, 'connect', result);
   for (const e of established) session.activate(e.sub);

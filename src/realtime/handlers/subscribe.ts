@@ -3,7 +3,7 @@
  * claims, subscribeUser): permissions, Hub registration, presence, position and recovery.
  */
 import { TokenError, type SubscriptionOverride } from '../auth/tokens.js';
-import { levelAllows, type ResolvedChannel } from '../namespaces.js';
+import { keepsStream, levelAllows, type ResolvedChannel } from '../namespaces.js';
 import { DISCONNECTS, DisconnectError, ERRORS, ReplyError } from '../protocol/codes.js';
 import { wirePublication, type Command, type WireSubscribeResult } from '../protocol/frames.js';
 import type { HandlerConnection } from './handler-connection.js';
@@ -54,7 +54,7 @@ export async function establishSubscription(
   const ns = resolved.options;
   const ov = grant.override ?? {};
   const sub = new Subscription(resolved.channel, session, serverSide);
-  const keepsHistory = ns.persist || ns.historySize > 0;
+  const keepsHistory = keepsStream(ns);
   sub.recoverable = keepsHistory && (ov.forceRecovery ?? ns.recovery);
   sub.positioned = keepsHistory && (sub.recoverable || ov.forcePositioning === true || params.positioned);
   sub.presence = ov.presence ?? ns.presenceEnabled;
