@@ -54,7 +54,7 @@ export type SendHandler = (ctx: ClientContext, data: unknown) => void;
  * Authenticates a connect token that is not a JWT (e.g. an owner session token of the console).
  * Resolves null when the token is unknown.
  */
-export type CredentialsHook = (token: string) => Promise<{ user: string; owner: boolean; info?: unknown } | null>;
+export type ConnectCredentials = (token: string) => Promise<{ user: string; owner: boolean; info?: unknown } | null>;
 
 export interface PublishOptions {
   info?: ClientInfo;
@@ -81,7 +81,7 @@ export interface RealtimeContext {
   readonly presence: PresenceStore;
   readonly metrics: RealtimeMetrics;
   readonly log: Logger;
-  readonly credentials: CredentialsHook | undefined;
+  readonly credentials: ConnectCredentials | undefined;
   rpcHandler(method: string): RpcHandler | undefined;
   sendHandler(): SendHandler | undefined;
   /** Publishes to a resolved channel: persisted namespaces go through the write path. */

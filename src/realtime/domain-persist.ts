@@ -14,7 +14,7 @@ import type { Change, Post } from '../model/content.js';
 import { isMycelError } from '../errors.js';
 import type { StorageReader } from '../storage/storage.js';
 import type { Namespaces } from './namespaces.js';
-import type { PersistActor, PersistHook, PersistRequest } from './persist.js';
+import type { PersistActor, Persistence, PersistRequest } from './persist.js';
 import { ERRORS, ReplyError } from './protocol/codes.js';
 import { epochMatches, type HistoryQuery, type HistoryResult, type Publication, type StreamPosition } from './types.js';
 
@@ -58,7 +58,7 @@ function toPostInput(data: unknown): { body: string; meta?: Record<string, unkno
   throw new ReplyError(ERRORS.badRequest, 'a publication in a persisted namespace is a post: {"body": string, "meta"?: object}');
 }
 
-export class DomainPersistence implements PersistHook {
+export class DomainPersistence implements Persistence {
   readonly #deps: DomainPersistenceDeps;
 
   constructor(deps: DomainPersistenceDeps) {

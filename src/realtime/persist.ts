@@ -21,12 +21,12 @@ export type PersistActor = { kind: 'client'; user: string; owner: boolean } | { 
  */
 export interface PersistRequest {
   channel: string;
-  /** The publication's data as the publisher sent it; the hook maps it to a post (and may refuse it). */
+  /** The publication's data as the publisher sent it; the persistence maps it to a post (and may refuse it). */
   data: unknown;
   actor: PersistActor;
 }
 
-export interface PersistHook {
+export interface Persistence {
   /**
    * Stores the publication; resolves with its stream position after the commit is durable.
    * Throws ReplyError (e.g. 107 for data that is no post, 103 when the actor may not write).

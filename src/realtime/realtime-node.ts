@@ -25,7 +25,7 @@ import { ClusterSurvey } from './cluster-survey.js';
 import { ConnectionRegistry, type ConnectionEvents } from './connection-registry.js';
 import {
   DEFAULT_TUNING,
-  type CredentialsHook,
+  type ConnectCredentials,
   type PublishOptions,
   type RealtimeConfig,
   type RealtimeContext,
@@ -38,7 +38,7 @@ import type { HistoryStore } from './history-store.js';
 import { Hub } from './hub.js';
 import { RealtimeMetrics } from './metrics.js';
 import { keepsStream, Namespaces, type ResolvedChannel } from './namespaces.js';
-import type { PersistHook } from './persist.js';
+import type { Persistence } from './persist.js';
 import type { PresenceStore } from './presence-store.js';
 import { DISCONNECTS, ERRORS, ReplyError } from './protocol/codes.js';
 import { serverSubscribe } from './server-subscribe.js';
@@ -64,9 +64,9 @@ export interface RealtimeNodeOptions {
   /** Verifies connect and subscription tokens (shared with HTTP's JWT resolver); built from `config.apiKey` by default. */
   tokens?: TokenVerifier;
   /** Required when a namespace has `persist: true`. */
-  persist?: PersistHook;
+  persist?: Persistence;
   /** Accepts connect tokens that are not JWTs (owner sessions). */
-  credentials?: CredentialsHook;
+  credentials?: ConnectCredentials;
   tuning?: Partial<RealtimeTuning>;
 }
 
@@ -88,7 +88,7 @@ export class RealtimeNode {
   readonly #bus: Bus;
   readonly #history: HistoryStore;
   readonly #presence: PresenceStore;
-  readonly #persist: PersistHook | undefined;
+  readonly #persist: Persistence | undefined;
   readonly #log: Logger;
   readonly #tuning: RealtimeTuning;
   readonly #ctx: RealtimeContext;

@@ -8,7 +8,7 @@
 import { hasOwnerRights, type Actor } from '../../domain/actor.js';
 import type { OwnerSessions } from '../../domain/owner-sessions.js';
 import { isMycelError, MycelError } from '../../errors.js';
-import type { CredentialsHook } from '../context.js';
+import type { ConnectCredentials } from '../context.js';
 import { TokenError, type TokenVerifier } from './tokens.js';
 
 const JWT_RE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
@@ -39,7 +39,7 @@ export function jwtActorResolver(verifier: TokenVerifier): JwtActorResolver {
 }
 
 /** Realtime connect with an owner/node session token; the user is `owner` or `node:<id>`. */
-export function ownerSessionCredentials(sessions: OwnerSessions): CredentialsHook {
+export function ownerSessionCredentials(sessions: OwnerSessions): ConnectCredentials {
   return async (token) => {
     let actor: Actor | null;
     try {

@@ -19,7 +19,7 @@ interface Identity {
   subs: Record<string, ServerSubClaim>;
 }
 
-/** A JWT is three base64url parts; anything else goes to the credentials hook if there is one. */
+/** A JWT is three base64url parts; anything else goes to the node's ConnectCredentials if there are any. */
 function looksLikeJwt(token: string): boolean {
   return /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/.test(token);
 }
