@@ -8,24 +8,18 @@ import { coerceString } from './coerce.js';
 import { postgresUrlProblem } from './database-url.js';
 import { interpolate } from './interpolate.js';
 import { CONFIG_KEYS, flagAttribute, flagName } from './keys.js';
+import { deepFreeze, type FrozenConfig } from './frozen.js';
 import { configSchema, type Config } from './schema.js';
 import { leafKind, objectKeys, schemaAt } from './schema-walk.js';
 import { secretProblems } from './secret-rules.js';
+
+export { deepFreeze, type FrozenConfig } from './frozen.js';
 
 /**
  * Builds the one configuration a process runs with. Layers, lowest first: schema defaults,
  * the YAML file (`--config` or `MYCEL_CONFIG`), `MYCEL_*` environment variables, CLI flags.
  * The result is validated as a whole and deep-frozen, so nothing can change it after start-up.
  */
-
-type DeepReadonly<T> = T extends (infer U)[]
-  ? readonly DeepReadonly<U>[]
-  : T extends object
-    ? { readonly [K in keyof T]: DeepReadonly<T[K]> }
-    : T;
-
-/** The validated, deep-frozen configuration. Assignable to `Config`. */
-export type FrozenConfig = DeepReadonly<Config>;
 
 /** One reason the configuration is not valid. */
 export interface ConfigIssue {
@@ -70,14 +64,6 @@ function setPath(root: PlainObject, path: string, value: unknown): void {
   current[segments[segments.length - 1]!] = value;
 }
 
-/** Freezes an object and everything reachable from it. */
-export function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const child of Object.values(value)) deepFreeze(child);
-  }
-  return value;
-}
 
 function describeIssues(issues: readonly ConfigIssue[]): string {
   return `The configuration is not valid: ${issues.map((i) => `${i.key} (${i.source}): ${i.message}`).join('; ')}`;

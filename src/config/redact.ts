@@ -1,5 +1,5 @@
 import { CONFIG_KEYS, getPath } from './keys.js';
-import { deepFreeze, type FrozenConfig } from './load.js';
+import { deepFreeze, type FrozenConfig } from './frozen.js';
 import type { Config } from './schema.js';
 
 /** What a secret is replaced with wherever the config is shown. */

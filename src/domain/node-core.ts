@@ -1,5 +1,5 @@
 import type { Logger } from '../log.js';
-import type { Storage } from '../storage/storage.js';
+import type { Storage, StorageReader } from '../storage/storage.js';
 import { CommitHook } from './commit-hook.js';
 import { ensureNodeIdentity, type IdentityOptions } from './node-identity.js';
 import { Operator } from './operator.js';
@@ -8,12 +8,21 @@ import { OwnerSessions } from './owner-sessions.js';
 import type { NodeRecord } from '../model/content.js';
 import { Writer } from './writer.js';
 
-/** The transport-free heart of a node: storage, identity, the write path and its hook. */
+/**
+ * What the layers above the domain may read of the database: every read, and which dialect it
+ * is. Nothing here writes; writes are the Operator's operations, through the one Writer.
+ */
+export type NodeStorageReader = StorageReader & Pick<Storage, 'dialect'>;
+
+/**
+ * The transport-free heart of a node: identity, reads, the write path's operations and its
+ * after-commit hook. It hands out no Storage and no Writer, so nothing above the domain can
+ * write around the Operator (and its permissions, validation and change log).
+ */
 export interface NodeCore {
-  readonly storage: Storage;
+  readonly storage: NodeStorageReader;
   readonly node: NodeRecord;
   readonly hook: CommitHook;
-  readonly writer: Writer;
   readonly operator: Operator;
   readonly sessions: OwnerSessions;
   /** Lets queued writes commit, then closes storage. */
@@ -43,7 +52,6 @@ export async function openNodeCore(storage: Storage, options: NodeCoreOptions): 
     storage,
     node,
     hook,
-    writer,
     operator,
     sessions,
     async close() {

@@ -1,4 +1,4 @@
-import { MycelError } from '../errors.js';
+import { isMycelError, MycelError } from '../errors.js';
 import { constantTimeEqual, sha256Hex } from '../lib/hash.js';
 import { randomToken } from '../lib/ids.js';
 import { verifyPassword } from '../lib/password.js';
@@ -51,6 +51,21 @@ export class OwnerSessions {
     const client = await this.storage.getClientNode(session.subjectId);
     if (!client) throw new MycelError('UNAUTHENTICATED');
     return { kind: 'node', nodeId: client.id, asOwner: client.asOwner };
+  }
+
+  /**
+   * The one rule for a bearer of a session token: the actor, or null when the token is no
+   * session of this node (it may be another kind of token, for another resolver). An expired
+   * session is not null: it throws SESSION_EXPIRED, so each adapter can tell the client so in
+   * its own protocol.
+   */
+  async resolve(token: string): Promise<Actor | null> {
+    try {
+      return await this.authenticate(token);
+    } catch (err) {
+      if (isMycelError(err) && err.code === 'UNAUTHENTICATED') return null;
+      throw err;
+    }
   }
 
   async logout(token: string): Promise<void> {

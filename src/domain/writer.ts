@@ -92,10 +92,8 @@ export class Writer {
   private async flush(): Promise<void> {
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, this.maxBatch);
-      const units: UnitOfWork[] = [];
       const works = batch.map((item) => async (tx: StorageTx) => {
         const unit = new UnitOfWork(tx, this.nodeId, this.clock());
-        units.push(unit);
         await unit.lock();
         const result = await item.op(unit);
         return { result, unit };

@@ -47,7 +47,7 @@ export interface HttpAppOptions {
    * layer adds its connection JWT so apps can write posts over REST).
    */
   actorResolvers?: readonly ActorResolver[];
-  /** Lets /readyz report SHUTTING_DOWN as soon as main.ts starts draining, before app.close(). */
+  /** Lets /readyz report SHUTTING_DOWN as soon as the node (src/node/assemble.ts) starts draining, before app.close(). */
   isShuttingDown?: () => boolean;
   /** Back-ends besides the database that /readyz must find ready (Redis, later blobs, compute). */
   readinessChecks?: readonly ReadinessCheck[];
@@ -58,7 +58,7 @@ const PROBES = new Set(['/healthz', '/readyz']);
 
 /**
  * Builds the HTTP app: /api/v1 routes, /healthz, /readyz, /metrics, auth, CSRF, error mapping
- * and the OpenAPI document. It does not listen (tests use `inject()`, main.ts calls listen()).
+ * and the OpenAPI document. It does not listen (tests use `inject()`, the node assembly calls listen()).
  * More routes may be registered on the returned instance before it is ready; they need an
  * actor unless their route config says `auth: 'none'`.
  */

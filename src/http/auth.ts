@@ -3,7 +3,7 @@ import type {} from '@fastify/cookie';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { hasOwnerRights, type Actor } from '../domain/actor.js';
 import type { OwnerSessions } from '../domain/owner-sessions.js';
-import { isMycelError, MycelError } from '../errors.js';
+import { MycelError } from '../errors.js';
 
 /** The cookie that carries an owner session token for browsers. */
 export const SESSION_COOKIE = 'mycel_session';
@@ -54,14 +54,9 @@ export function ownerSessionResolver(sessions: OwnerSessions): ActorResolver {
   return {
     name: 'owner-session',
     cookie: true,
-    async resolve(token) {
-      try {
-        return await sessions.authenticate(token);
-      } catch (err) {
-        // Unknown to the session table: perhaps another resolver's token. Expired stays an error.
-        if (isMycelError(err) && err.code === 'UNAUTHENTICATED') return null;
-        throw err;
-      }
+    resolve(token) {
+      // Unknown to the session table: perhaps another resolver's token. Expired stays an error (401 SESSION_EXPIRED).
+      return sessions.resolve(token);
     },
   };
 }

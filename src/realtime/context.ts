@@ -1,6 +1,6 @@
 /**
- * What a Session and its command handlers need from the node. RealtimeNode builds one; keeping
- * it an interface lets sessions be driven in unit tests and keeps session.ts free of the node.
+ * What a ClientConnection and its command handlers need from the node. RealtimeNode builds one;
+ * keeping it an interface keeps client-connection.ts and the handlers free of the node.
  */
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
@@ -10,7 +10,6 @@ import type { Hub } from './hub.js';
 import type { RealtimeMetrics } from './metrics.js';
 import type { Namespaces, ResolvedChannel } from './namespaces.js';
 import type { PresenceStore } from './presence-store.js';
-import type { Session } from './session.js';
 import type { ClientInfo, HistoryQuery, HistoryResult, StreamPosition } from './types.js';
 
 export type RealtimeConfig = Config['realtime'];
@@ -55,7 +54,7 @@ export type SendHandler = (ctx: ClientContext, data: unknown) => void;
  * Authenticates a connect token that is not a JWT (e.g. an owner session token of the console).
  * Resolves null when the token is unknown.
  */
-export type CredentialsHook = (token: string) => Promise<{ user: string; owner: boolean; info?: unknown } | null>;
+export type ConnectCredentials = (token: string) => Promise<{ user: string; owner: boolean; info?: unknown } | null>;
 
 export interface PublishOptions {
   info?: ClientInfo;
@@ -72,7 +71,8 @@ export interface PublishOutcome {
 export interface RealtimeContext {
   readonly config: RealtimeConfig;
   readonly tuning: RealtimeTuning;
-  readonly nodeId: string;
+  /** This process's id in the cluster (not the node's id: several instances can serve one node). */
+  readonly instanceId: string;
   readonly version: string;
   readonly namespaces: Namespaces;
   readonly tokens: TokenVerifier;
@@ -81,7 +81,7 @@ export interface RealtimeContext {
   readonly presence: PresenceStore;
   readonly metrics: RealtimeMetrics;
   readonly log: Logger;
-  readonly credentials: CredentialsHook | undefined;
+  readonly credentials: ConnectCredentials | undefined;
   rpcHandler(method: string): RpcHandler | undefined;
   sendHandler(): SendHandler | undefined;
   /** Publishes to a resolved channel: persisted namespaces go through the write path. */
@@ -90,6 +90,4 @@ export interface RealtimeContext {
   history(resolved: ResolvedChannel, query: Omit<HistoryQuery, 'metaTtlSeconds'>): Promise<HistoryResult>;
   /** Publishes a join/leave of a client to a channel. */
   publishJoinLeave(channel: string, type: 'join' | 'leave', info: ClientInfo): void;
-  sessionConnected(session: Session): void;
-  sessionClosed(session: Session, code: number, reason: string): void;
 }

@@ -14,9 +14,9 @@ import type { Change, Post } from '../model/content.js';
 import { isMycelError } from '../errors.js';
 import type { StorageReader } from '../storage/storage.js';
 import type { Namespaces } from './namespaces.js';
-import type { PersistActor, PersistHook, PersistRequest } from './persist.js';
+import type { PersistActor, Persistence, PersistRequest } from './persist.js';
 import { ERRORS, ReplyError } from './protocol/codes.js';
-import type { HistoryQuery, HistoryResult, Publication, StreamPosition } from './types.js';
+import { epochMatches, type HistoryQuery, type HistoryResult, type Publication, type StreamPosition } from './types.js';
 
 /** The most posts one history read returns (the storage page limit). */
 const MAX_READ = 1000;
@@ -58,7 +58,7 @@ function toPostInput(data: unknown): { body: string; meta?: Record<string, unkno
   throw new ReplyError(ERRORS.badRequest, 'a publication in a persisted namespace is a post: {"body": string, "meta"?: object}');
 }
 
-export class DomainPersistence implements PersistHook {
+export class DomainPersistence implements Persistence {
   readonly #deps: DomainPersistenceDeps;
 
   constructor(deps: DomainPersistenceDeps) {
@@ -106,7 +106,7 @@ export class DomainPersistence implements PersistHook {
     const position = { offset: row.lastSeq, epoch: row.id };
     const { limit, since, reverse } = query;
     if (limit === 0) return { publications: [], position };
-    if (since && since.epoch !== '' && since.epoch !== row.id) return { publications: [], position };
+    if (since && !epochMatches(since.epoch, row.id)) return { publications: [], position };
     const resolved = this.#deps.namespaces.tryResolve(channel);
     const size = typeof resolved === 'string' ? 0 : resolved.options.historySize;
     const windowStart = size > 0 ? Math.max(0, row.lastSeq - size) : 0;

@@ -15,7 +15,7 @@ import type { Bus } from './bus.js';
 import type { RealtimeMetrics } from './metrics.js';
 import { encodeJoinPush, encodeLeavePush, encodePublicationPush } from './protocol/frames.js';
 import { admit, type Subscription } from './subscription.js';
-import type { BusMessage, Publication, StreamPosition } from './types.js';
+import { epochMatches, type BusMessage, type Publication, type StreamPosition } from './types.js';
 
 interface HubChannel {
   readonly subs: Set<Subscription>;
@@ -211,7 +211,7 @@ export class Hub {
     const lost: Subscription[] = [];
     for (const sub of current.subs) {
       if (!sub.positioned || sub.buffer !== null) continue;
-      if (top === 'unknown' || (top.epoch !== sub.epoch && sub.epoch !== '') || top.offset > sub.offset) lost.push(sub);
+      if (top === 'unknown' || !epochMatches(sub.epoch, top.epoch) || top.offset > sub.offset) lost.push(sub);
     }
     for (const sub of lost) sub.session.insufficientState(sub);
   }

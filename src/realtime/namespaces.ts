@@ -45,6 +45,11 @@ export function levelAllows(level: AccessLevel, actor: Actor): boolean {
   }
 }
 
+/** Whether a namespace keeps a stream (offsets, epoch, history): persisted, or with history. */
+export function keepsStream(options: NamespaceOptions): boolean {
+  return options.persist || options.historySize > 0;
+}
+
 export class Namespaces {
   readonly #default: NamespaceOptions;
   readonly #byName: ReadonlyMap<string, NamespaceOptions>;

@@ -9,20 +9,24 @@
  * (gapless per channel), epoch = the channel's id (a deleted and re-created channel is a new
  * stream). Recovery and history read the database through `history`.
  */
-import type { ClientInfo, HistoryQuery, HistoryResult, StreamPosition } from './types.js';
+import type { HistoryQuery, HistoryResult, StreamPosition } from './types.js';
 
 /** Who publishes: a client connection, or the server API / the node itself. */
 export type PersistActor = { kind: 'client'; user: string; owner: boolean } | { kind: 'server' };
 
+/**
+ * A publication in a persisted namespace. It becomes a post, and a post has an author (the
+ * actor) but no client `info`, `tags` or "skip history": those publish options apply to
+ * history-store namespaces only and are not carried here (docs/protocol.md says so).
+ */
 export interface PersistRequest {
   channel: string;
-  /** The publication's data as the publisher sent it; the hook maps it to a post (and may refuse it). */
+  /** The publication's data as the publisher sent it; the persistence maps it to a post (and may refuse it). */
   data: unknown;
-  info?: ClientInfo;
   actor: PersistActor;
 }
 
-export interface PersistHook {
+export interface Persistence {
   /**
    * Stores the publication; resolves with its stream position after the commit is durable.
    * Throws ReplyError (e.g. 107 for data that is no post, 103 when the actor may not write).

@@ -1,11 +1,17 @@
 /**
- * The realtime node: the API that transports, the server HTTP API and the domain use.
+ * The realtime node: the API that transports, the server HTTP API and the domain use, and the
+ * place its parts are put together.
  *
- * Transports call `connect(transport, meta)` and feed the returned Session. The server API
- * calls publish/broadcast/presence/history/… (these skip client permissions: the API key is
- * the authority) and the user operations, which travel over the Bus as control commands so
- * every instance acts on its own connections. The domain calls `deliverCommitted` after a post
- * in a persisted namespace is committed.
+ * Transports call `connect(transport, meta)` and feed the returned ClientConnection. The server
+ * API calls publish/presence/history/… (these skip client permissions: the API key is the
+ * authority) and the user operations, which travel over the Bus as control messages
+ * (control-channel.ts) so every instance acts on its own connections. The domain's commit
+ * listener calls `deliverCommitted` after a post in a persisted namespace is committed.
+ *
+ * Its parts, one job each: ConnectionRegistry (this instance's connections), ControlChannel
+ * (control messages), ClusterSurvey (the other instances and their channels), serverSubscribe
+ * (server-side subscriptions), the Hub (fan-out); what is left here is the front door:
+ * publish, history, presence.
  */
 import { randomUUID } from 'node:crypto';
 import type { Registry } from 'prom-client';
@@ -13,12 +19,13 @@ import { MycelError } from '../errors.js';
 import { waitAtMost } from '../lib/wait.js';
 import type { Logger } from '../log.js';
 import { TokenVerifier } from './auth/tokens.js';
-import { asReplyError, isBackendUnavailable } from './backend-unavailable.js';
 import type { Bus } from './bus.js';
-import { completeSubscription, establishSubscription } from './commands/subscribe.js';
+import { ClientConnection } from './client-connection.js';
+import { ClusterSurvey } from './cluster-survey.js';
+import { ConnectionRegistry, type ConnectionEvents } from './connection-registry.js';
 import {
   DEFAULT_TUNING,
-  type CredentialsHook,
+  type ConnectCredentials,
   type PublishOptions,
   type RealtimeConfig,
   type RealtimeContext,
@@ -26,17 +33,19 @@ import {
   type RpcHandler,
   type SendHandler,
 } from './context.js';
+import { ControlChannel, type DisconnectUserOptions, type RefreshUserOptions } from './control-channel.js';
 import type { HistoryStore } from './history-store.js';
 import { Hub } from './hub.js';
 import { RealtimeMetrics } from './metrics.js';
-import { Namespaces, type ResolvedChannel } from './namespaces.js';
-import type { PersistHook } from './persist.js';
+import { keepsStream, Namespaces, type ResolvedChannel } from './namespaces.js';
+import type { Persistence } from './persist.js';
 import type { PresenceStore } from './presence-store.js';
-import { DISCONNECTS, ERRORS, ReplyError, type DisconnectCode } from './protocol/codes.js';
-import { encodeSubscribePush } from './protocol/frames.js';
-import { Session } from './session.js';
+import { DISCONNECTS, ERRORS, ReplyError } from './protocol/codes.js';
+import { serverSubscribe } from './server-subscribe.js';
 import type { ConnectionMeta, Transport } from './transport.js';
-import type { ClientInfo, ControlCommand, HistoryResult, NodeStats, Publication, StreamPosition } from './types.js';
+import { epochMatches, type ClientInfo, type HistoryResult, type NodeStats, type Publication, type StreamPosition } from './types.js';
+
+export type { DisconnectUserOptions, RefreshUserOptions } from './control-channel.js';
 
 export interface RealtimeNodeOptions {
   config: RealtimeConfig;
@@ -47,13 +56,17 @@ export interface RealtimeNodeOptions {
   registry?: Registry;
   log: Logger;
   /** This instance's id (server API `info`, emulation routing); random by default. */
-  nodeId?: string;
+  instanceId?: string;
   name?: string;
   version?: string;
+  /** The node's one reading of the namespace settings (shared with the domain); built from `config` by default. */
+  namespaces?: Namespaces;
+  /** Verifies connect and subscription tokens (shared with HTTP's JWT resolver); built from `config.apiKey` by default. */
+  tokens?: TokenVerifier;
   /** Required when a namespace has `persist: true`. */
-  persist?: PersistHook;
+  persist?: Persistence;
   /** Accepts connect tokens that are not JWTs (owner sessions). */
-  credentials?: CredentialsHook;
+  credentials?: ConnectCredentials;
   tuning?: Partial<RealtimeTuning>;
 }
 
@@ -64,32 +77,8 @@ export interface HistoryOptions {
   reverse?: boolean;
 }
 
-export interface DisconnectUserOptions {
-  client?: string;
-  /** Client ids to keep connected. */
-  whitelist?: string[];
-  /** Default: 3503 force disconnect (terminal). Use 3011 force reconnect to let clients come back. */
-  disconnect?: DisconnectCode;
-}
-
-export interface RefreshUserOptions {
-  client?: string;
-  /** Disconnect the user's connections as expired (3005). */
-  expired?: boolean;
-  /** New expiry, unix seconds (0 = never). */
-  expireAt?: number;
-}
-
-/** A per-channel outcome of broadcast; mirrors the server API's `{result}|{error}`. */
-export type BroadcastOutcome = { result: { offset?: number; epoch?: string } } | { error: { code: number; message: string } };
-
-export interface NodeEvents {
-  connect: (session: Session) => void;
-  disconnect: (session: Session, code: number, reason: string) => void;
-}
-
 export class RealtimeNode {
-  readonly nodeId: string;
+  readonly instanceId: string;
   readonly name: string;
   readonly version: string;
   readonly config: RealtimeConfig;
@@ -99,32 +88,23 @@ export class RealtimeNode {
   readonly #bus: Bus;
   readonly #history: HistoryStore;
   readonly #presence: PresenceStore;
-  readonly #persist: PersistHook | undefined;
+  readonly #persist: Persistence | undefined;
   readonly #log: Logger;
   readonly #tuning: RealtimeTuning;
   readonly #ctx: RealtimeContext;
   readonly #startedAt = Date.now();
-
-  /** Every session, connecting ones included. */
-  readonly #sessions = new Set<Session>();
-  /** A user's connected sessions: the session itself while it is the only one (the common case, and less memory). */
-  readonly #byUser = new Map<string, Session | Set<Session>>();
-  readonly #byClient = new Map<string, Session>();
-  readonly #byKey = new Map<string, Session>();
+  readonly #connections = new ConnectionRegistry();
+  readonly #survey: ClusterSurvey;
+  readonly #control: ControlChannel;
   readonly #rpc = new Map<string, RpcHandler>();
   #send: SendHandler | undefined;
-  readonly #nodes = new Map<string, NodeStats>();
-  /** Open `channels` surveys of this instance: request id → collector of the answers. */
-  readonly #surveys = new Map<string, (node: string, channels: Record<string, number>) => void>();
-  readonly #listeners: { [E in keyof NodeEvents]: Set<NodeEvents[E]> } = { connect: new Set(), disconnect: new Set() };
   readonly #ticker: NodeJS.Timeout;
-  readonly #infoTimer: NodeJS.Timeout;
   #shutdown: Promise<void> | undefined;
 
   constructor(options: RealtimeNodeOptions) {
     this.config = options.config;
-    this.nodeId = options.nodeId ?? randomUUID();
-    this.name = options.name ?? this.nodeId;
+    this.instanceId = options.instanceId ?? randomUUID();
+    this.name = options.name ?? this.instanceId;
     this.version = options.version ?? '0.1.0';
     this.#bus = options.bus;
     this.#history = options.history;
@@ -132,13 +112,13 @@ export class RealtimeNode {
     this.#persist = options.persist;
     this.#log = options.log.child({ module: 'realtime' });
     this.#tuning = { ...DEFAULT_TUNING, ...options.tuning };
-    this.namespaces = new Namespaces(this.config);
+    this.namespaces = options.namespaces ?? new Namespaces(this.config);
     const persisted = [['', this.config.channel] as const, ...Object.entries(this.config.namespaces)].filter(([, o]) => o.persist);
     if (persisted.length > 0 && !this.#persist) {
       throw new MycelError('CONFIG_INVALID', { namespaces: persisted.map(([n]) => n) }, 'a namespace has persist: true but no persistence is wired');
     }
     this.metrics = new RealtimeMetrics(options.registry, () => ({
-      connections: this.#byClient.size,
+      connections: this.#connections.connectedCount,
       subscriptions: this.hub.subscriptionCount,
       channels: this.hub.channelCount,
     }));
@@ -148,14 +128,13 @@ export class RealtimeNode {
       log: this.#log,
       streamTop: (channel) => this.#streamTop(channel),
     });
-    const tokens = new TokenVerifier(this.config.apiKey);
     this.#ctx = {
       config: this.config,
       tuning: this.#tuning,
-      nodeId: this.nodeId,
+      instanceId: this.instanceId,
       version: this.version,
       namespaces: this.namespaces,
-      tokens,
+      tokens: options.tokens ?? new TokenVerifier(this.config.apiKey),
       hub: this.hub,
       bus: this.#bus,
       presence: this.#presence,
@@ -167,12 +146,28 @@ export class RealtimeNode {
       publish: (resolved, data, opts, actor) => this.#publish(resolved, data, opts, actor),
       history: (resolved, query) => this.#readHistory(resolved, query),
       publishJoinLeave: (channel, type, info) => this.#publishJoinLeave(channel, type, info),
-      sessionConnected: (session) => this.#sessionConnected(session),
-      sessionClosed: (session, code, reason) => this.#sessionClosed(session, code, reason),
     };
+    this.#survey = new ClusterSurvey({
+      bus: this.#bus,
+      hub: this.hub,
+      instanceId: this.instanceId,
+      nodeInfoIntervalMs: this.#tuning.nodeInfoIntervalMs,
+      stats: () => this.stats(),
+      metrics: this.metrics,
+      log: this.#log,
+    });
+    const subscribeDeps = { namespaces: this.namespaces, metrics: this.metrics, log: this.#log };
+    this.#control = new ControlChannel({
+      bus: this.#bus,
+      instanceId: this.instanceId,
+      connections: this.#connections,
+      survey: this.#survey,
+      namespaces: this.namespaces,
+      serverSubscribe: (conn, channel) => serverSubscribe(conn, channel, subscribeDeps),
+    });
     this.#bus.setHandler({
       onMessage: (channel, message) => this.hub.handleMessage(channel, message),
-      onControl: (command) => this.#handleControl(command),
+      onControl: (command) => this.#control.handle(command),
       onReconnect: () => {
         this.hub.handleReconnect().catch((err: unknown) => {
           this.metrics.error('reconnect_check');
@@ -180,59 +175,37 @@ export class RealtimeNode {
         });
       },
     });
-    this.#ticker = setInterval(() => this.#tick(), this.#tuning.tickMs);
+    this.#ticker = setInterval(() => this.#connections.tick(Date.now()), this.#tuning.tickMs);
     this.#ticker.unref();
-    this.#infoTimer = setInterval(() => this.#announce(), this.#tuning.nodeInfoIntervalMs);
-    this.#infoTimer.unref();
   }
 
-  // ---- transports ------------------------------------------------------------------------
+  // ---- transports and connections --------------------------------------------------------
 
   /** A new client connection on a transport. The transport feeds `handleFrame` and `onTransportClosed`. */
-  connect(transport: Transport, meta: ConnectionMeta = {}): Session {
-    const session = new Session(this.#ctx, transport, meta);
-    this.#sessions.add(session);
-    if (this.#shutdown) session.close(DISCONNECTS.shutdown);
-    return session;
+  connect(transport: Transport, meta: ConnectionMeta = {}): ClientConnection {
+    const conn = new ClientConnection(this.#ctx, transport, meta, this.#connections);
+    this.#connections.add(conn);
+    if (this.#shutdown) conn.close(DISCONNECTS.shutdown);
+    return conn;
   }
 
-  /** The session an emulation request belongs to, by the `session` key of its connect result. */
-  sessionByKey(key: string): Session | undefined {
-    return this.#byKey.get(key);
+  /** The connection an emulation request belongs to, by the `session` key of its connect result. */
+  connectionByKey(key: string): ClientConnection | undefined {
+    return this.#connections.byKey(key);
   }
 
-  /**
-   * Hands the commands of an emulation request (`data`: lines joined by `\n`) to the session
-   * with key `sessionKey` held by instance `node`: directly when that is this instance, else
-   * over the Bus control channel (only `node` acts on it). Resolves false when `node` is this
-   * instance and the session is not here any more: the client should reconnect.
-   */
-  async emulate(node: string, sessionKey: string, data: string): Promise<boolean> {
-    if (node !== this.nodeId) {
-      await this.#bus.publishControl({ type: 'emulation', node, session: sessionKey, data });
-      return true;
-    }
-    const session = this.#byKey.get(sessionKey);
-    if (!session) return false;
-    session.handleFrame(data);
-    return true;
+  /** A connected connection by client id (this instance only). */
+  connectionByClient(client: string): ClientConnection | undefined {
+    return this.#connections.byClient(client);
   }
 
-  /** A connected session by client id (this instance only). */
-  sessionByClient(client: string): Session | undefined {
-    return this.#byClient.get(client);
+  /** Connected connections of a user on this instance. */
+  userConnections(user: string): ClientConnection[] {
+    return this.#connections.ofUser(user);
   }
 
-  /** Connected sessions of a user on this instance. */
-  userSessions(user: string): Session[] {
-    const entry = this.#byUser.get(user);
-    return entry === undefined ? [] : entry instanceof Session ? [entry] : [...entry];
-  }
-
-  on<E extends keyof NodeEvents>(event: E, listener: NodeEvents[E]): () => void {
-    const set = this.#listeners[event] as Set<NodeEvents[E]>;
-    set.add(listener);
-    return () => set.delete(listener);
+  on<E extends keyof ConnectionEvents>(event: E, listener: ConnectionEvents[E]): () => void {
+    return this.#connections.on(event, listener);
   }
 
   /** Registers the handler of an rpc method (clients' `rpc` command). */
@@ -243,6 +216,33 @@ export class RealtimeNode {
   /** Sets the handler of clients' `send` command (fire-and-forget messages). */
   onSend(handler: SendHandler | undefined): void {
     this.#send = handler;
+  }
+
+  // ---- control messages (every instance acts on its own connections) ---------------------
+
+  /** See ControlChannel.emulate. */
+  emulate(node: string, sessionKey: string, data: string): Promise<boolean> {
+    return this.#control.emulate(node, sessionKey, data);
+  }
+
+  /** Subscribes a user's connections (or one client) to a channel, server-side. */
+  subscribeUser(user: string, channel: string, client?: string): Promise<void> {
+    return this.#control.subscribeUser(user, channel, client);
+  }
+
+  /** Unsubscribes a user's connections (or one client) from a channel (unsubscribe push 2000). */
+  unsubscribeUser(user: string, channel: string, client?: string): Promise<void> {
+    return this.#control.unsubscribeUser(user, channel, client);
+  }
+
+  /** Disconnects a user's connections; by default with 3503 (force disconnect, no reconnect). */
+  disconnectUser(user: string, options: DisconnectUserOptions = {}): Promise<void> {
+    return this.#control.disconnectUser(user, options);
+  }
+
+  /** Refreshes a user's connections from the server side: a new expiry, or expired now. */
+  refreshUser(user: string, options: RefreshUserOptions = {}): Promise<void> {
+    return this.#control.refreshUser(user, options);
   }
 
   // ---- publishing ------------------------------------------------------------------------
@@ -263,22 +263,11 @@ export class RealtimeNode {
     return { offset: position.offset, epoch: position.epoch };
   }
 
-  /** Publishes the same data to several channels; one outcome per channel, in order. */
-  async broadcast(channels: string[], data: unknown, options: PublishOptions = {}): Promise<BroadcastOutcome[]> {
-    return Promise.all(
-      channels.map(async (channel): Promise<BroadcastOutcome> => {
-        try {
-          return { result: await this.publish(channel, data, options) };
-        } catch (failure) {
-          const err = asReplyError(failure);
-          if (err instanceof ReplyError) return { error: { code: err.code, message: err.message } };
-          this.#log.error({ err, channel }, 'broadcast publish failed');
-          return { error: { code: ERRORS.internal.code, message: ERRORS.internal.message } };
-        }
-      }),
-    );
-  }
-
+  /**
+   * Where a publication goes is decided here, once: a persisted namespace's goes to the write
+   * path as a post (whose author is the actor: `info`, `tags` and `skipHistory` do not apply,
+   * see persist.ts), any other's to the Bus.
+   */
   async #publish(
     resolved: ResolvedChannel,
     data: unknown,
@@ -291,7 +280,6 @@ export class RealtimeNode {
         channel: resolved.channel,
         data,
         actor: actor ? { kind: 'client' as const, user: actor.user, owner: actor.owner } : { kind: 'server' as const },
-        ...(options.info ? { info: options.info } : {}),
       };
       return { position: await this.#persist!.persist(request) };
     }
@@ -309,11 +297,10 @@ export class RealtimeNode {
   /**
    * The domain's after-commit path for persisted namespaces: fans a committed post out to the
    * channel's subscribers on every instance. The publication's offset is the post's seq and
-   * `epoch` the channel's stream epoch. Channels outside persisted namespaces are ignored.
+   * `epoch` the channel's stream epoch. The caller (the commit listener) has decided that the
+   * channel is in a persisted namespace.
    */
   deliverCommitted(channel: string, publication: Publication, epoch: string): Promise<void> {
-    const resolved = this.namespaces.tryResolve(channel);
-    if (typeof resolved === 'string' || !resolved.options.persist) return Promise.resolve();
     return this.#bus.publish(channel, { type: 'pub', publication, epoch }).then(
       () => undefined,
       (err: unknown) => {
@@ -342,21 +329,21 @@ export class RealtimeNode {
   async #streamTop(channel: string): Promise<StreamPosition | null> {
     const resolved = this.namespaces.tryResolve(channel);
     if (typeof resolved === 'string') return null;
-    if (!resolved.options.persist && resolved.options.historySize === 0) return null;
+    if (!keepsStream(resolved.options)) return null;
     return (await this.#readHistory(resolved, { limit: 0 })).position;
   }
 
   /** Channel history (server API); `since` with another epoch → ReplyError 112. */
   async history(channel: string, options: HistoryOptions = {}): Promise<HistoryResult> {
     const resolved = this.namespaces.resolve(channel);
-    if (!resolved.options.persist && resolved.options.historySize === 0) throw new ReplyError(ERRORS.notAvailable);
+    if (!keepsStream(resolved.options)) throw new ReplyError(ERRORS.notAvailable);
     const limit = options.limit === undefined ? 0 : options.limit < 0 ? -1 : options.limit;
     const result = await this.#readHistory(resolved, {
       limit,
       ...(options.since ? { since: options.since } : {}),
       ...(options.reverse ? { reverse: true } : {}),
     });
-    if (options.since && options.since.epoch !== '' && options.since.epoch !== result.position.epoch) {
+    if (options.since && !epochMatches(options.since.epoch, result.position.epoch)) {
       throw new ReplyError(ERRORS.unrecoverablePosition);
     }
     return result;
@@ -397,69 +384,31 @@ export class RealtimeNode {
     return this.#presence.removeUser(user);
   }
 
+  // ---- the cluster -----------------------------------------------------------------------
+
   /**
    * Channels with subscribers on this instance, with their local client counts, optionally
-   * filtered by a glob pattern (`*` matches any run of characters). Only this instance: the
-   * Bus contract has no cross-instance channel listing.
+   * filtered by a glob pattern (`*` matches any run of characters).
    */
   channels(pattern?: string): Record<string, { numClients: number }> {
     const out: Record<string, { numClients: number }> = {};
-    for (const [channel, numClients] of Object.entries(this.#localChannels(pattern))) out[channel] = { numClients };
+    for (const [channel, numClients] of Object.entries(this.#survey.localChannels(pattern))) out[channel] = { numClients };
     return out;
   }
 
-  /**
-   * Channels with subscribers on ANY instance, with their summed subscriber counts: this
-   * instance's own, plus the answers of every other live instance (those seen in `info`) to a
-   * survey over the Bus control channel. An instance that does not answer within `timeoutMs`
-   * is left out rather than delaying the reply without bound.
-   */
-  async clusterChannels(pattern?: string, timeoutMs = 1000): Promise<Record<string, { numClients: number }>> {
-    const peers = new Set(this.info().nodes.map((n) => n.uid).filter((uid) => uid !== this.nodeId));
-    const totals = new Map<string, number>(Object.entries(this.#localChannels(pattern)));
-    if (peers.size > 0) {
-      const requestId = randomUUID();
-      const answered = new Promise<void>((resolve) => {
-        const timer = setTimeout(finish, timeoutMs);
-        timer.unref();
-        function finish(): void {
-          clearTimeout(timer);
-          survey.delete(requestId);
-          resolve();
-        }
-        const survey = this.#surveys;
-        survey.set(requestId, (node, channels) => {
-          if (!peers.delete(node)) return;
-          for (const [channel, n] of Object.entries(channels)) totals.set(channel, (totals.get(channel) ?? 0) + n);
-          if (peers.size === 0) finish();
-        });
-      });
-      await this.#bus.publishControl({ type: 'channels-request', requestId, from: this.nodeId, ...(pattern ? { pattern } : {}) });
-      await answered;
-    }
-    const out: Record<string, { numClients: number }> = {};
-    for (const [channel, numClients] of totals) out[channel] = { numClients };
-    return out;
-  }
-
-  #localChannels(pattern?: string): Record<string, number> {
-    const re = pattern ? globToRegExp(pattern) : null;
-    const out: Record<string, number> = {};
-    for (const channel of this.hub.channelNames()) {
-      if (re && !re.test(channel)) continue;
-      out[channel] = this.hub.subscriberCount(channel);
-    }
-    return out;
+  /** Channels with subscribers on any instance, with summed counts; see ClusterSurvey.clusterChannels. */
+  clusterChannels(pattern?: string, timeoutMs = 1000): Promise<Record<string, { numClients: number }>> {
+    return this.#survey.clusterChannels(pattern, timeoutMs);
   }
 
   /** This instance's stats. */
   stats(): NodeStats {
     return {
-      uid: this.nodeId,
+      uid: this.instanceId,
       name: this.name,
       version: this.version,
-      numClients: this.#byClient.size,
-      numUsers: this.#byUser.size,
+      numClients: this.#connections.connectedCount,
+      numUsers: this.#connections.userCount,
       numChannels: this.hub.channelCount,
       numSubs: this.hub.subscriptionCount,
       uptime: Math.floor((Date.now() - this.#startedAt) / 1000),
@@ -469,180 +418,27 @@ export class RealtimeNode {
 
   /** Every live instance (this one and those that announced themselves recently). */
   info(): { nodes: NodeStats[] } {
-    const horizon = Date.now() - 3 * this.#tuning.nodeInfoIntervalMs;
-    const nodes = [this.stats()];
-    for (const [uid, stats] of this.#nodes) {
-      if (stats.updatedAt < horizon) this.#nodes.delete(uid);
-      else nodes.push(stats);
-    }
-    return { nodes };
+    return this.#survey.info();
   }
 
-  #announce(): void {
-    this.#bus.publishControl({ type: 'node-info', node: this.stats() }).catch((err: unknown) => {
-      this.metrics.error('node_info');
-      if (!isBackendUnavailable(err)) this.#log.warn({ err }, 'announcing node info failed');
-    });
-  }
-
-  // ---- user operations (every instance) --------------------------------------------------
-
-  /** Subscribes a user's connections (or one client) to a channel, server-side. */
-  async subscribeUser(user: string, channel: string, client?: string): Promise<void> {
-    this.namespaces.resolve(channel);
-    await this.#bus.publishControl({ type: 'subscribe', user, channel, ...(client ? { client } : {}) });
-  }
-
-  /** Unsubscribes a user's connections (or one client) from a channel (unsubscribe push 2000). */
-  async unsubscribeUser(user: string, channel: string, client?: string): Promise<void> {
-    await this.#bus.publishControl({ type: 'unsubscribe', user, channel, ...(client ? { client } : {}) });
-  }
-
-  /** Disconnects a user's connections; by default with 3503 (force disconnect, no reconnect). */
-  async disconnectUser(user: string, options: DisconnectUserOptions = {}): Promise<void> {
-    const d = options.disconnect ?? DISCONNECTS.forceDisconnect;
-    await this.#bus.publishControl({
-      type: 'disconnect',
-      user,
-      code: d.code,
-      reason: d.reason,
-      ...(options.client ? { client: options.client } : {}),
-      ...(options.whitelist ? { whitelist: options.whitelist } : {}),
-    });
-  }
-
-  /** Refreshes a user's connections from the server side: a new expiry, or expired now. */
-  async refreshUser(user: string, options: RefreshUserOptions = {}): Promise<void> {
-    await this.#bus.publishControl({
-      type: 'refresh',
-      user,
-      ...(options.client ? { client: options.client } : {}),
-      ...(options.expired ? { expired: true } : {}),
-      ...(options.expireAt !== undefined ? { expireAt: options.expireAt } : {}),
-    });
-  }
-
-  #targets(user: string, client: string | undefined): Session[] {
-    if (user === '' && client) {
-      const s = this.#byClient.get(client);
-      return s ? [s] : [];
-    }
-    return this.userSessions(user).filter((s) => !client || s.id === client);
-  }
-
-  #handleControl(command: ControlCommand): void {
-    switch (command.type) {
-      case 'disconnect':
-        for (const s of this.#targets(command.user, command.client)) {
-          if (command.whitelist?.includes(s.id)) continue;
-          s.close({ code: command.code, reason: command.reason });
-        }
-        return;
-      case 'subscribe':
-        for (const s of this.#targets(command.user, command.client)) void this.#serverSubscribe(s, command.channel);
-        return;
-      case 'unsubscribe':
-        for (const s of this.#targets(command.user, command.client)) s.unsubscribe(command.channel);
-        return;
-      case 'refresh':
-        for (const s of this.#targets(command.user, command.client)) {
-          if (command.expired) s.close(DISCONNECTS.expired);
-          else if (command.expireAt !== undefined) s.expireAt = command.expireAt;
-        }
-        return;
-      case 'emulation':
-        if (command.node === this.nodeId) this.#byKey.get(command.session)?.handleFrame(command.data);
-        return;
-      case 'node-info':
-        if (command.node.uid !== this.nodeId) this.#nodes.set(command.node.uid, command.node);
-        return;
-      case 'channels-request':
-        if (command.from === this.nodeId) return;
-        this.#bus
-          .publishControl({ type: 'channels-reply', requestId: command.requestId, to: command.from, node: this.nodeId, channels: this.#localChannels(command.pattern) })
-          .catch((err: unknown) => {
-            this.metrics.error('channels_reply');
-            this.#log.warn({ err }, 'answering a channels survey failed');
-          });
-        return;
-      case 'channels-reply':
-        if (command.to === this.nodeId) this.#surveys.get(command.requestId)?.(command.node, command.channels);
-        return;
-    }
-  }
-
-  async #serverSubscribe(session: Session, channel: string): Promise<void> {
-    if (session.state !== 'connected' || session.subs.has(channel)) return;
-    const resolved = this.namespaces.tryResolve(channel);
-    if (typeof resolved === 'string') return;
-    try {
-      const established = await establishSubscription(
-        session,
-        resolved,
-        { channel, recover: false, offset: 0, epoch: '', flag: 0, joinLeave: false, positioned: false },
-        { expireAt: 0 },
-        true,
-      );
-      completeSubscription(session, established, (result) => session.send(encodeSubscribePush(channel, result)));
-    } catch (err) {
-      if (session.isClosed()) return;
-      this.metrics.error('server_subscribe');
-      this.#log.error({ err, channel, client: session.id }, 'server-side subscribe failed');
-    }
-  }
-
-  // ---- session bookkeeping ---------------------------------------------------------------
-
-  #sessionConnected(session: Session): void {
-    this.#byClient.set(session.id, session);
-    if (session.sessionKey) this.#byKey.set(session.sessionKey, session);
-    const entry = this.#byUser.get(session.user);
-    if (entry === undefined) this.#byUser.set(session.user, session);
-    else if (entry instanceof Session) this.#byUser.set(session.user, new Set([entry, session]));
-    else entry.add(session);
-    for (const l of this.#listeners.connect) l(session);
-  }
-
-  #sessionClosed(session: Session, code: number, reason: string): void {
-    this.#sessions.delete(session);
-    if (this.#byClient.get(session.id) === session) {
-      this.#byClient.delete(session.id);
-      if (session.sessionKey) this.#byKey.delete(session.sessionKey);
-      const entry = this.#byUser.get(session.user);
-      if (entry === session) this.#byUser.delete(session.user);
-      else if (entry instanceof Set) {
-        entry.delete(session);
-        if (entry.size === 0) this.#byUser.delete(session.user);
-      }
-    }
-    for (const l of this.#listeners.disconnect) l(session, code, reason);
-  }
-
-  #tick(): void {
-    const now = Date.now();
-    for (const session of this.#sessions) session.onTick(now);
-  }
+  // ---- shutdown --------------------------------------------------------------------------
 
   /**
    * Graceful shutdown: every client is disconnected with 3001 (shutdown, reconnect), and the
-   * presence they leave is removed. The Bus and the stores stay open: their owner closes them.
+   * presence they leave is removed, waiting at most `graceMs` for that. The Bus and the stores
+   * stay open: their owner closes them.
    */
   shutdown(graceMs = 5000): Promise<void> {
     this.#shutdown ??= (async () => {
       clearInterval(this.#ticker);
-      clearInterval(this.#infoTimer);
+      this.#survey.stop();
       const closing: Promise<void>[] = [];
-      for (const session of [...this.#sessions]) {
-        session.close(DISCONNECTS.shutdown);
-        closing.push(session.closed);
+      for (const conn of this.#connections.all()) {
+        conn.close(DISCONNECTS.shutdown);
+        closing.push(conn.closed);
       }
       await waitAtMost(Promise.allSettled(closing), graceMs);
     })();
     return this.#shutdown;
   }
-}
-
-function globToRegExp(pattern: string): RegExp {
-  const escaped = pattern.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*');
-  return new RegExp(`^${escaped}$`);
 }

@@ -236,107 +236,109 @@ export class ServerApi {
   }
 
   async #run(method: ApiMethod, p: Params): Promise<ApiResult> {
-    const node = this.#node;
-    switch (method) {
-      case 'publish': {
-        const channel = requiredString(p, 'channel');
-        const data = publicationData(p);
-        return this.#publish(channel, data, publishOptions(p), str(p, 'idempotency_key', false));
-      }
-      case 'broadcast': {
-        const channels = stringArray(p, 'channels');
-        if (!channels || channels.length === 0) bad('channels is required');
-        const data = publicationData(p);
-        const options = publishOptions(p);
-        const key = str(p, 'idempotency_key', false);
-        const responses = await Promise.all(
-          channels.map(async (channel) => {
-            try {
-              return { result: await this.#publish(channel, data, options, key) };
-            } catch (err) {
-              return { error: this.#toError(err, 'broadcast') };
-            }
-          }),
-        );
-        return { responses };
-      }
-      case 'subscribe': {
-        const { user, client } = target(p);
-        await node.subscribeUser(user, requiredString(p, 'channel'), client);
-        return {};
-      }
-      case 'unsubscribe': {
-        const { user, client } = target(p);
-        await node.unsubscribeUser(user, requiredString(p, 'channel'), client);
-        return {};
-      }
-      case 'disconnect': {
-        const { user, client } = target(p);
-        const whitelist = stringArray(p, 'whitelist');
-        const disconnect = disconnectParam(p);
-        await node.disconnectUser(user, {
-          ...(client !== undefined ? { client } : {}),
-          ...(whitelist ? { whitelist } : {}),
-          ...(disconnect ? { disconnect } : {}),
-        });
-        return {};
-      }
-      case 'refresh': {
-        const { user, client } = target(p);
-        const expireAt = int(p, 'expire_at', 0);
-        await node.refreshUser(user, {
-          ...(client !== undefined ? { client } : {}),
-          ...(bool(p, 'expired') ? { expired: true } : {}),
-          ...(expireAt !== undefined ? { expireAt } : {}),
-        });
-        return {};
-      }
-      case 'presence': {
-        const presence = await node.presence(requiredString(p, 'channel'));
-        const out: Record<string, WireClientInfo> = {};
-        for (const [client, info] of Object.entries(presence)) out[client] = wireClientInfo(info);
-        return { presence: out };
-      }
-      case 'presence_stats': {
-        const stats = await node.presenceStats(requiredString(p, 'channel'));
-        return { num_clients: stats.numClients, num_users: stats.numUsers };
-      }
-      case 'history': {
-        const channel = requiredString(p, 'channel');
-        const limit = int(p, 'limit', Number.MIN_SAFE_INTEGER);
-        const since = sinceParam(p);
-        const result = await node.history(channel, {
-          ...(limit !== undefined ? { limit } : {}),
-          ...(since ? { since } : {}),
-          ...(bool(p, 'reverse') ? { reverse: true } : {}),
-        });
-        const publications: WirePublication[] = result.publications.map(wirePublication);
-        return { publications, epoch: result.position.epoch, offset: result.position.offset };
-      }
-      case 'history_remove':
-        await node.removeHistory(requiredString(p, 'channel'));
-        return {};
-      case 'channels': {
-        const pattern = str(p, 'pattern', false);
-        const channels: Record<string, { num_clients: number }> = {};
-        for (const [name, c] of Object.entries(await node.clusterChannels(pattern || undefined))) channels[name] = { num_clients: c.numClients };
-        return { channels };
-      }
-      case 'info':
-        return {
-          nodes: node.info().nodes.map((n) => ({
-            uid: n.uid,
-            name: n.name,
-            version: n.version,
-            num_clients: n.numClients,
-            num_users: n.numUsers,
-            num_channels: n.numChannels,
-            num_subs: n.numSubs,
-            uptime: n.uptime,
-          })),
-        };
-    }
+    return this.#methods[method](p);
   }
+
+  /** One handler per method, as ClientConnection has one per client command. */
+  readonly #methods: { readonly [M in ApiMethod]: (p: Params) => Promise<ApiResult> } = {
+    publish: async (p) => {
+      const channel = requiredString(p, 'channel');
+      const data = publicationData(p);
+      return this.#publish(channel, data, publishOptions(p), str(p, 'idempotency_key', false));
+    },
+    broadcast: async (p) => {
+      const channels = stringArray(p, 'channels');
+      if (!channels || channels.length === 0) bad('channels is required');
+      const data = publicationData(p);
+      const options = publishOptions(p);
+      const key = str(p, 'idempotency_key', false);
+      const responses = await Promise.all(
+        channels.map(async (channel) => {
+          try {
+            return { result: await this.#publish(channel, data, options, key) };
+          } catch (err) {
+            return { error: this.#toError(err, 'broadcast') };
+          }
+        }),
+      );
+      return { responses };
+    },
+    subscribe: async (p) => {
+      const { user, client } = target(p);
+      await this.#node.subscribeUser(user, requiredString(p, 'channel'), client);
+      return {};
+    },
+    unsubscribe: async (p) => {
+      const { user, client } = target(p);
+      await this.#node.unsubscribeUser(user, requiredString(p, 'channel'), client);
+      return {};
+    },
+    disconnect: async (p) => {
+      const { user, client } = target(p);
+      const whitelist = stringArray(p, 'whitelist');
+      const disconnect = disconnectParam(p);
+      await this.#node.disconnectUser(user, {
+        ...(client !== undefined ? { client } : {}),
+        ...(whitelist ? { whitelist } : {}),
+        ...(disconnect ? { disconnect } : {}),
+      });
+      return {};
+    },
+    refresh: async (p) => {
+      const { user, client } = target(p);
+      const expireAt = int(p, 'expire_at', 0);
+      await this.#node.refreshUser(user, {
+        ...(client !== undefined ? { client } : {}),
+        ...(bool(p, 'expired') ? { expired: true } : {}),
+        ...(expireAt !== undefined ? { expireAt } : {}),
+      });
+      return {};
+    },
+    presence: async (p) => {
+      const presence = await this.#node.presence(requiredString(p, 'channel'));
+      const out: Record<string, WireClientInfo> = {};
+      for (const [client, info] of Object.entries(presence)) out[client] = wireClientInfo(info);
+      return { presence: out };
+    },
+    presence_stats: async (p) => {
+      const stats = await this.#node.presenceStats(requiredString(p, 'channel'));
+      return { num_clients: stats.numClients, num_users: stats.numUsers };
+    },
+    history: async (p) => {
+      const channel = requiredString(p, 'channel');
+      const limit = int(p, 'limit', Number.MIN_SAFE_INTEGER);
+      const since = sinceParam(p);
+      const result = await this.#node.history(channel, {
+        ...(limit !== undefined ? { limit } : {}),
+        ...(since ? { since } : {}),
+        ...(bool(p, 'reverse') ? { reverse: true } : {}),
+      });
+      const publications: WirePublication[] = result.publications.map(wirePublication);
+      return { publications, epoch: result.position.epoch, offset: result.position.offset };
+    },
+    history_remove: async (p) => {
+      await this.#node.removeHistory(requiredString(p, 'channel'));
+      return {};
+    },
+    channels: async (p) => {
+      const pattern = str(p, 'pattern', false);
+      const channels: Record<string, { num_clients: number }> = {};
+      for (const [name, c] of Object.entries(await this.#node.clusterChannels(pattern || undefined))) channels[name] = { num_clients: c.numClients };
+      return { channels };
+    },
+    info: async () => ({
+      nodes: this.#node.info().nodes.map((n) => ({
+        uid: n.uid,
+        name: n.name,
+        version: n.version,
+        num_clients: n.numClients,
+        num_users: n.numUsers,
+        num_channels: n.numChannels,
+        num_subs: n.numSubs,
+        uptime: n.uptime,
+      })),
+    }),
+  };
 
   /** Publishes once per (channel, idempotency key) within the TTL; later calls get the first result. */
   #publish(channel: string, data: unknown, options: PublishOptions, key: string | undefined): Promise<PositionResult> {

@@ -3,8 +3,7 @@
  * the session needs for presence, expiry and join/leave. Owned by the session (`session.subs`),
  * registered in the Hub while it receives publications.
  */
-import type { Session } from './session.js';
-import type { Publication } from './types.js';
+import { epochMatches, type Publication } from './types.js';
 
 /** A push that arrived while the subscribe reply was not written yet. */
 export interface BufferedPush {
@@ -16,9 +15,18 @@ export interface BufferedPush {
   pub?: Publication;
 }
 
+/** What the Hub needs of the connection that owns a subscription (the fan-out path). */
+export interface Subscriber {
+  /** The client id. */
+  readonly id: string;
+  send(frame: string): void;
+  /** The subscription missed publications (see ClientConnection.insufficientState). */
+  insufficientState(sub: Subscription): void;
+}
+
 export class Subscription {
   readonly channel: string;
-  readonly session: Session;
+  readonly session: Subscriber;
   readonly serverSide: boolean;
   /** Publications carry gapless offsets and the client is told when one is missed (2500 / 3010). */
   positioned = false;
@@ -46,7 +54,7 @@ export class Subscription {
   /** Still being set up: not yet in the Hub, or its reply not yet written. */
   active = false;
 
-  constructor(channel: string, session: Session, serverSide: boolean) {
+  constructor(channel: string, session: Subscriber, serverSide: boolean) {
     this.channel = channel;
     this.session = session;
     this.serverSide = serverSide;
@@ -70,7 +78,7 @@ export function admit(sub: Subscription, offset: number, epoch: string | undefin
   if (offset === 0 || !sub.positioned) return 'deliver';
   let learned = false;
   if (epoch !== undefined && epoch !== sub.epoch) {
-    if (sub.epoch !== '') return 'lost';
+    if (!epochMatches(sub.epoch, epoch)) return 'lost';
     // Subscribed before the stream existed: the first publication brings the epoch.
     sub.epoch = epoch;
     learned = epoch !== '';

@@ -1,7 +1,7 @@
 /**
- * What a Session writes to. A transport adapter (WebSocket, HTTP-streaming, SSE, …) implements
+ * What a ClientConnection writes to. A transport adapter (WebSocket, HTTP-streaming, SSE, …) implements
  * this, calls `RealtimeNode.connect(transport, meta)` for a new connection, hands every frame it
- * receives to `Session.handleFrame`, and calls `Session.onTransportClosed` when the underlying
+ * receives to `ClientConnection.handleFrame`, and calls `ClientConnection.onTransportClosed` when the underlying
  * connection ends. The core never imports a transport library.
  */
 export type TransportName = 'websocket' | 'http_stream' | 'sse' | 'uni_websocket' | 'uni_sse' | 'uni_http_stream' | 'direct';

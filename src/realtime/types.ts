@@ -9,6 +9,15 @@ export interface StreamPosition {
   epoch: string;
 }
 
+/**
+ * Whether a position known as from epoch `known` is on the stream now at epoch `current`. An
+ * empty `known` epoch (a client that has not learned one yet) matches any stream; the one rule
+ * of recovery, history `since`, the persisted history read and the reconnect check.
+ */
+export function epochMatches(known: string, current: string): boolean {
+  return known === '' || known === current;
+}
+
 /** Who a client is, as subscribers and presence see it. */
 export interface ClientInfo {
   user: string;

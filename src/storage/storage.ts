@@ -3,7 +3,9 @@ import type { Change, Channel, ClientNode, Link, NodeRecord, Post, Session } fro
 /**
  * The storage contract. Two implementations (SQLite, PostgreSQL) pass one conformance suite
  * (test/integration/storage-conformance.test.ts). Storage is dumb on purpose: it persists
- * rows and keeps transactions honest; rules, hashing and permissions live in `domain/`.
+ * rows and keeps transactions honest; rules, hashing and permissions live in `domain/`. The
+ * one rule it enforces itself is that an appended change follows the log's head (serial and
+ * prevHash, see pending-head.ts), so a gap or a fork fails at the insert, not later in verify.
  */
 
 /** Keyset position for listing: rows strictly after (createdAt, id) in the listed order. */

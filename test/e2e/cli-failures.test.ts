@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { after, test } from 'node:test';
 import { cleanEnv, runMycel, type CliResult } from '../helpers/process.js';
 import { TEST_DATABASE_URL } from '../helpers/env.js';
-import { listenError } from '../../src/cli/listen-check.js';
+import { listenError } from '../../src/node/listen-check.js';
 import { MycelError } from '../../src/errors.js';
 
 const root = mkdtempSync(join(tmpdir(), 'mycel-cli-fail-'));

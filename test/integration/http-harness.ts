@@ -8,12 +8,14 @@ import { Writable } from 'node:stream';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { Registry } from 'prom-client';
 import { configSchema, type ConfigInput } from '../../src/config/schema.js';
-import { openNodeCore, type NodeCore } from '../../src/domain/node-core.js';
+import type { NodeCore } from '../../src/domain/node-core.js';
 import type { IdentityOptions } from '../../src/domain/node-identity.js';
 import { ERROR_CODES, type ErrorCode } from '../../src/errors.js';
 import { buildHttpApp, type HttpAppOptions } from '../../src/http/app.js';
 import type { ActorResolver } from '../../src/http/auth.js';
 import { createLogger } from '../../src/log.js';
+import { openCoreFromConfig } from '../../src/node/assemble.js';
+import type { Storage } from '../../src/storage/storage.js';
 import type { StorageBackend, StorageHandle } from '../helpers/storage.js';
 
 export const OWNER_PASSWORD = 'owner-secret-5f1c';
@@ -46,11 +48,32 @@ export interface HarnessOptions {
   config?: ConfigInput;
   identity?: IdentityOptions;
   sessionMinutes?: number;
-  /** Replaces parts of the core (e.g. `sessions` with a controllable clock). */
-  patchCore?: (core: NodeCore) => NodeCore;
+  /** Replaces parts of the core (e.g. `sessions` with a controllable clock, on `storage`). */
+  patchCore?: (core: NodeCore, storage: Storage) => NodeCore;
   actorResolvers?: readonly ActorResolver[];
   isShuttingDown?: HttpAppOptions['isShuttingDown'];
   readinessChecks?: HttpAppOptions['readinessChecks'];
+}
+
+/**
+ * The config of a harness: `options.config`, with the identity and session length of the
+ * options, and the `users` namespace the tests' app users write posts in (the domain's channel
+ * policy follows the realtime namespaces, as in `mycel serve`).
+ */
+function harnessConfig(options: HarnessOptions) {
+  const input = options.config ?? {};
+  const identity = options.identity ?? { name: 'http-test', ownerPassword: OWNER_PASSWORD };
+  return configSchema.parse({
+    ...input,
+    node: { ...input.node, name: identity.name },
+    owner: {
+      ...input.owner,
+      ...(identity.ownerPassword !== undefined ? { password: identity.ownerPassword } : {}),
+      ...(identity.remoteOwner ? { remoteNodeId: identity.remoteOwner.nodeId, remoteNodePassword: identity.remoteOwner.password } : {}),
+    },
+    server: { ...input.server, sessionMinutes: options.sessionMinutes ?? 60 },
+    realtime: { ...input.realtime, namespaces: { users: {}, ...input.realtime?.namespaces } },
+  });
 }
 
 /** Opens a fresh database on `backend`, a node core on it and the HTTP app; close() undoes all of it. */
@@ -66,13 +89,10 @@ export async function startHarness(backend: StorageBackend, options: HarnessOpti
   const handle = await backend.create();
   let core: NodeCore | undefined;
   try {
-    const opened = await openNodeCore(handle.storage, {
-      identity: options.identity ?? { name: 'http-test', ownerPassword: OWNER_PASSWORD },
-      sessionMinutes: options.sessionMinutes ?? 60,
-      log,
-    });
-    core = options.patchCore ? options.patchCore(opened) : opened;
-    const config = configSchema.parse(options.config ?? {});
+    const config = harnessConfig(options);
+    // The core as `mycel serve` opens it (the channel policy from the namespace settings), on the test storage.
+    const opened = await openCoreFromConfig(config, log, { storage: handle.storage });
+    core = options.patchCore ? options.patchCore(opened, handle.storage) : opened;
     const app = await buildHttpApp({
       config,
       core,

@@ -142,7 +142,7 @@ for (const backend of storageBackends) {
       const other = await startHarness(backend);
       try {
         const token = await other.login();
-        await other.core.storage.close();
+        await other.handle.storage.close();
         const internalsHidden = (res: { body: string; headers: Record<string, unknown> }) => {
           assert.deepEqual((JSON.parse(res.body) as { error: { details: unknown } }).error.details, { requestId: res.headers['x-request-id'] });
         };

@@ -75,7 +75,7 @@ for (const backend of storageBackends) {
       test('an expired session stored in the database is SESSION_EXPIRED, by bearer and by cookie', async () => {
         const token = randomToken(32);
         const now = Date.now();
-        await h.core.storage.transaction((tx) =>
+        await h.handle.storage.transaction((tx) =>
           tx.insertSession({ tokenHash: sha256Hex(token), subjectKind: 'owner', subjectId: h.core.node.id, createdAt: now - 120_000, expiresAt: now - 60_000 }),
         );
         await runScenario(h.app, { name: 'expired bearer', url: '/api/v1/channels', headers: bearer(token), expectStatus: 401, expectCode: 'SESSION_EXPIRED' }, null);
@@ -102,7 +102,7 @@ for (const backend of storageBackends) {
       let now = Date.now();
       const h = await startHarness(backend, {
         sessionMinutes: 1,
-        patchCore: (core) => ({ ...core, sessions: new OwnerSessions(core.storage, 1, () => now) }),
+        patchCore: (core, storage) => ({ ...core, sessions: new OwnerSessions(storage, 1, () => now) }),
       });
       try {
         const token = await h.login();

@@ -75,12 +75,12 @@ for (const transport of TRANSPORTS) {
       const first = await subscribed(s);
       assert.equal(first.streamPosition?.offset, 0);
 
-      const [session] = server.node.userSessions('alice');
+      const [session] = server.node.userConnections('alice');
       assert.ok(session);
       assert.equal(session.transport.name, transport);
       assert.equal(session.transport.emulation, true);
       assert.ok(session.sessionKey.length >= 16, 'an unguessable session key routes emulation requests');
-      assert.equal(server.node.sessionByKey(session.sessionKey), session);
+      assert.equal(server.node.connectionByKey(session.sessionKey), session);
 
       await s.publish({ text: 'hello' });
       await waitUntilEvent(s, 'publication', () => pubs.length === 1);
@@ -120,7 +120,7 @@ for (const transport of TRANSPORTS) {
       c.connect();
       await connected(c);
       const disconnects = collect<Ctx>(c, 'connecting');
-      const [session] = server.node.userSessions('dan');
+      const [session] = server.node.userConnections('dan');
       assert.ok(session);
       await waitUntil(async () => session.pongs >= 2 || session.state === 'closed', { timeoutMs: 6000, what: 'two pongs' });
       assert.equal(session.state, 'connected');
@@ -148,7 +148,7 @@ for (const transport of TRANSPORTS) {
       const final = await disconnected;
       assert.equal(final.code, DISCONNECTS.forceDisconnect.code);
       assert.equal(c.state, 'disconnected');
-      assert.equal(server.node.userSessions('erin').length, 0);
+      assert.equal(server.node.userConnections('erin').length, 0);
     });
 
     it('12. recovery after a dropped stream: the publications missed while away come back with recovered: true', async () => {
@@ -163,7 +163,7 @@ for (const transport of TRANSPORTS) {
       await server.node.publish('chat:recover', { n: 0 });
       await waitUntilEvent(s, 'publication', () => pubs.length === 1);
 
-      const [session] = server.node.userSessions('fay');
+      const [session] = server.node.userConnections('fay');
       assert.ok(session);
       const reconnecting = waitEvent<Ctx>(c, 'connecting');
       const again = waitEvent<SubscribedCtx>(s, 'subscribed', () => true, 8000);
@@ -191,8 +191,8 @@ for (const transport of TRANSPORTS) {
       const peer = await backend.createPeer();
       const other = await startHttpRealtime({ backend: peer });
       extra.push(other);
-      assert.notEqual(other.node.nodeId, server.node.nodeId);
-      server.node.registerRpc('where', () => ({ node: server.node.nodeId }));
+      assert.notEqual(other.node.instanceId, server.node.instanceId);
+      server.node.registerRpc('where', () => ({ node: server.node.instanceId }));
       // The stream is on `server`; every command goes to `other`'s /emulation (no sticky sessions).
       const c = server.client(transport, { token: await sign({ sub: 'gus' }) }, other.base);
       const s = c.newSubscription('chat:routed');
@@ -202,8 +202,8 @@ for (const transport of TRANSPORTS) {
       await subscribed(s);
       await s.publish({ via: 'peer' });
       await waitUntilEvent(s, 'publication', () => pubs.length === 1);
-      assert.deepEqual((await c.rpc('where', null)).data, { node: server.node.nodeId });
-      assert.equal(other.node.userSessions('gus').length, 0, 'the session stays where its stream is');
+      assert.deepEqual((await c.rpc('where', null)).data, { node: server.node.instanceId });
+      assert.equal(other.node.userConnections('gus').length, 0, 'the session stays where its stream is');
     });
   });
 }
@@ -235,8 +235,8 @@ describe('emulation requests routed between two instances on one Redis', () => {
     await s.publish({ over: 'redis' });
     await waitUntilEvent(s, 'publication', () => pubs.length === 1);
     assert.deepEqual(pubs[0]!.data, { over: 'redis' });
-    assert.equal(a.node.userSessions('ray').length, 1);
-    assert.equal(b.node.userSessions('ray').length, 0);
+    assert.equal(a.node.userConnections('ray').length, 1);
+    assert.equal(b.node.userConnections('ray').length, 0);
   });
 });
 
@@ -278,7 +278,7 @@ describe('realtime emulation endpoints (raw HTTP)', () => {
     const r = await openHttpStream(JSON.stringify({ id: 1, connect: { token, name: 'raw' } }));
     assert.equal(r.status, 200);
     const connect = (await r.waitFor((m) => m.id === 1)).connect as { client: string; session: string; node: string };
-    assert.equal(connect.node, server.node.nodeId);
+    assert.equal(connect.node, server.node.instanceId);
     assert.equal(typeof connect.session, 'string');
     // Two commands in one request, as the client batches them.
     const res = await emulate({
@@ -299,7 +299,7 @@ describe('realtime emulation endpoints (raw HTTP)', () => {
     const r = await openHttpStream(JSON.stringify({ id: 1, connect: { token } }));
     const connect = (await r.waitFor((m) => m.id === 1)).connect as { session: string; node: string };
 
-    const unknown = await emulate({ session: 'nope', node: server.node.nodeId, data: '{}' });
+    const unknown = await emulate({ session: 'nope', node: server.node.instanceId, data: '{}' });
     assert.equal(unknown.status, 404);
     assert.equal(((await unknown.json()) as { error: { code: string } }).error.code, 'REALTIME_SESSION_NOT_FOUND');
 
@@ -383,8 +383,8 @@ describe('realtime emulation endpoints (raw HTTP)', () => {
     const response = new Promise<IncomingMessage>((resolve) => req.on('response', resolve));
     req.end(JSON.stringify({ id: 1, connect: { token } }));
     (await response).pause();
-    await waitUntil(async () => server.node.userSessions('slo').length === 1, { what: 'connected' });
-    const transport = server.node.userSessions('slo')[0]!.transport as ResponseStreamTransport;
+    await waitUntil(async () => server.node.userConnections('slo').length === 1, { what: 'connected' });
+    const transport = server.node.userConnections('slo')[0]!.transport as ResponseStreamTransport;
     const cutOff = new Promise<void>((resolve) => transport.onEnd(resolve));
     // The kernel's socket buffers take a few MB before anything queues in the process.
     const payload = 'x'.repeat(16 * 1024);

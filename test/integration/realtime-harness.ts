@@ -13,8 +13,8 @@ import { SignJWT, type JWTPayload } from 'jose';
 import { Registry } from 'prom-client';
 import WebSocket from 'ws';
 import { configSchema, type ConfigInput } from '../../src/config/schema.js';
-import type { CredentialsHook, RealtimeTuning } from '../../src/realtime/context.js';
-import type { PersistHook } from '../../src/realtime/persist.js';
+import type { ConnectCredentials, RealtimeTuning } from '../../src/realtime/context.js';
+import type { Persistence } from '../../src/realtime/persist.js';
 import { RealtimeNode } from '../../src/realtime/realtime-node.js';
 import { attachWebSocket, type WebSocketHandle } from '../../src/realtime/transports/websocket.js';
 import { silentLog } from '../helpers/core.js';
@@ -38,11 +38,11 @@ export interface ServerOptions {
   backend: RealtimeBackendInstance;
   realtime?: ConfigInput['realtime'];
   tuning?: Partial<RealtimeTuning>;
-  persist?: PersistHook;
+  persist?: Persistence;
 }
 
 export interface StartOptions extends ServerOptions {
-  credentials?: CredentialsHook;
+  credentials?: ConnectCredentials;
   batch?: boolean;
   registry?: Registry;
 }
@@ -74,9 +74,9 @@ export interface TestNodeOptions {
   backend: RealtimeBackendInstance;
   registry: Registry;
   tuning?: Partial<RealtimeTuning> | undefined;
-  persist?: PersistHook | undefined;
-  credentials?: CredentialsHook | undefined;
-  nodeId?: string | undefined;
+  persist?: Persistence | undefined;
+  credentials?: ConnectCredentials | undefined;
+  instanceId?: string | undefined;
 }
 
 /** A RealtimeNode of the tests: on `backend`, silent, ticking every 50 ms unless `tuning` says otherwise. */
@@ -89,7 +89,7 @@ export function testNode(config: ReturnType<typeof realtimeConfig>, options: Tes
     registry: options.registry,
     log: silentLog,
     tuning: { tickMs: 50, ...options.tuning },
-    ...(options.nodeId ? { nodeId: options.nodeId } : {}),
+    ...(options.instanceId ? { instanceId: options.instanceId } : {}),
     ...(options.persist ? { persist: options.persist } : {}),
     ...(options.credentials ? { credentials: options.credentials } : {}),
   });

@@ -11,7 +11,7 @@ import { Registry } from 'prom-client';
 import { EventSource } from 'undici';
 import { errorHandler } from '../../src/http/errors.js';
 import { registerRealtimeRoutes } from '../../src/http/routes/realtime.js';
-import type { CredentialsHook } from '../../src/realtime/context.js';
+import type { ConnectCredentials } from '../../src/realtime/context.js';
 import type { RealtimeNode } from '../../src/realtime/realtime-node.js';
 import { attachWebSocket, type WebSocketHandle } from '../../src/realtime/transports/websocket.js';
 import { silentLog } from '../helpers/core.js';
@@ -24,9 +24,9 @@ export interface HttpRealtimeOptions extends ServerOptions {
   /** server.bodyLimit (the server API's body limit); default 1 MiB. */
   bodyLimit?: number;
   /** Fixed instance id (emulation routing tests). */
-  nodeId?: string;
+  instanceId?: string;
   /** Accepts connect tokens that are not JWTs (owner sessions). */
-  credentials?: CredentialsHook;
+  credentials?: ConnectCredentials;
 }
 
 export type EmulationTransport = 'http_stream' | 'sse';
@@ -52,7 +52,7 @@ export async function startHttpRealtime(options: HttpRealtimeOptions): Promise<H
     registry: new Registry(),
     tuning: options.tuning,
     persist: options.persist,
-    nodeId: options.nodeId,
+    instanceId: options.instanceId,
     credentials: options.credentials,
   });
   const app = Fastify({ loggerInstance: silentLog }) as unknown as FastifyInstance;

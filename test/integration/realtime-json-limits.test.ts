@@ -100,7 +100,7 @@ describe('realtime subscribe that fails midway (memory, fault injection)', () =>
       client.send({ id: 2, subscribe: { channel: 'chat:retry', recover: true, offset: 0, epoch } });
       assert.equal(errorCode(await client.reply(2)), ERRORS.internal.code);
       assert.equal(server.node.hub.subscriberCount('chat:retry'), 0);
-      assert.equal(server.node.userSessions('alice')[0]?.subs.size, 0);
+      assert.equal(server.node.userConnections('alice')[0]?.subs.size, 0);
 
       client.send({ id: 3, subscribe: { channel: 'chat:retry', recover: true, offset: 0, epoch } });
       const retried = await client.reply(3);

@@ -1,14 +1,16 @@
 /**
  * A realtime server whose persisted namespaces write through the real domain (the setup of
  * realtime-persist.test.ts and of the server API's persisted tests): a node core on a fresh
- * storage, a memory back-end, and DomainPersistence attached to the server's node.
+ * storage, a memory back-end, and the domain persistence attached to the server's node, wired
+ * by the node assembly (src/node/assemble.ts) as `mycel serve` wires them.
  */
-import type { ConfigInput } from '../../src/config/schema.js';
+import { configSchema, type ConfigInput } from '../../src/config/schema.js';
 import type { NodeCore } from '../../src/domain/node-core.js';
-import { DomainPersistence } from '../../src/realtime/domain-persist.js';
+import { domainPersistence, openCoreFromConfig } from '../../src/node/assemble.js';
+import type { DomainPersistence } from '../../src/realtime/domain-persist.js';
 import { Namespaces } from '../../src/realtime/namespaces.js';
 import type { RealtimeNode } from '../../src/realtime/realtime-node.js';
-import { openTestCore } from '../helpers/core.js';
+import { silentLog } from '../helpers/core.js';
 import { realtimeBackends, type RealtimeBackendInstance } from '../helpers/realtime-backends.js';
 import type { StorageBackend } from '../helpers/storage.js';
 import { realtimeConfig } from './realtime-harness.js';
@@ -38,16 +40,15 @@ export async function startPersisted<S extends { readonly node: RealtimeNode; cl
   try {
     const handle = await storage.create();
     closers.push(() => handle.cleanup());
-    const core = await openTestCore(handle.storage);
+    // The node's wiring as `mycel serve` does it: one Namespaces for the core's channel policy
+    // and for persistence, the core opened from config (on the test storage).
+    const config = configSchema.parse({ node: { name: 'test-node' }, owner: { password: 'owner-secret' }, realtime: realtimeConfig(realtime) });
+    const namespaces = new Namespaces(config.realtime);
+    const core = await openCoreFromConfig(config, silentLog, { storage: handle.storage, namespaces });
     closers.push(() => core.close());
     const backend = await memory.create();
     closers.push(() => backend.cleanup());
-    const persistence = new DomainPersistence({
-      operator: core.operator,
-      storage: core.storage,
-      hook: core.hook,
-      namespaces: new Namespaces(realtimeConfig(realtime)),
-    });
+    const persistence = domainPersistence(core, namespaces);
     const server = await start(backend, persistence);
     closers.push(() => server.close());
     closers.push(persistence.attach(server.node));

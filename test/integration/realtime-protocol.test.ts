@@ -91,7 +91,7 @@ describe('realtime protocol over WebSocket (memory)', () => {
       const firstConnected = connected(c);
       c.connect();
       await firstConnected;
-      const [session] = server.node.userSessions('alice');
+      const [session] = server.node.userConnections('alice');
       assert.ok(session);
       // Several ping/pong rounds keep the connection alive.
       await waitUntil(async () => session.pongs >= 2 || session.state === 'closed', { timeoutMs: 5000, what: 'two pongs' });
@@ -126,7 +126,7 @@ describe('realtime protocol over WebSocket (memory)', () => {
     await server.node.disconnectUser('bob', { disconnect: DISCONNECTS.shutdown });
     await reconnecting;
     await resubscribed;
-    assert.equal(server.node.userSessions('bob').length, 1);
+    assert.equal(server.node.userConnections('bob').length, 1);
 
     const disconnected = waitEvent<Ctx>(c, 'disconnected');
     await server.node.disconnectUser('bob', { disconnect: DISCONNECTS.badRequest });
@@ -136,7 +136,7 @@ describe('realtime protocol over WebSocket (memory)', () => {
     const probe = server.client({ token: await sign({ sub: 'probe' }) });
     probe.connect();
     await connected(probe);
-    assert.equal(server.node.userSessions('bob').length, 0);
+    assert.equal(server.node.userConnections('bob').length, 0);
     assert.equal(c.state, 'disconnected');
   });
 
@@ -164,7 +164,7 @@ describe('realtime protocol over WebSocket (memory)', () => {
     c.on('connected', () => assert.fail('must not connect'));
     c.connect();
     await disconnected;
-    assert.equal(server.node.userSessions('carol').length, 0);
+    assert.equal(server.node.userConnections('carol').length, 0);
   });
 
   it('6. a token with ttl 2 s is refreshed before it expires; an unrefreshed one is closed with 3005', async () => {
@@ -179,7 +179,7 @@ describe('realtime protocol over WebSocket (memory)', () => {
     });
     c.connect();
     await connected(c);
-    const [session] = server.node.userSessions('dave');
+    const [session] = server.node.userConnections('dave');
     assert.ok(session && session.expireAt > 0);
     await waitUntil(async () => session.expireAt > Date.now() / 1000 + 600, { timeoutMs: 6000, what: 'refresh' });
     assert.equal(refreshes, 1);
@@ -377,7 +377,7 @@ describe('realtime protocol over WebSocket (memory)', () => {
     s.subscribe();
     c.connect();
     await subscribed(s);
-    const [session] = server.node.userSessions('max');
+    const [session] = server.node.userConnections('max');
     const sub = session!.subs.get('chat:$ttl')!;
     await waitUntil(async () => sub.expireAt > Date.now() / 1000 + 300, { timeoutMs: 6000, what: 'sub refresh' });
     assert.equal(calls, 2);
@@ -485,7 +485,7 @@ describe('realtime protocol over WebSocket (memory)', () => {
       { id: 2, subscribe: { channel: 'nohist:firehose' } },
     ]);
     await raw.reply(2);
-    const [session] = server.node.userSessions('ron');
+    const [session] = server.node.userConnections('ron');
     const closed = new Promise<number>((resolve) => server.node.on('disconnect', (s, code) => s === session && resolve(code)));
     // Stop reading: the kernel buffers fill, then the server's send queue grows.
     (raw.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket.pause();
@@ -517,7 +517,7 @@ describe('realtime protocol over WebSocket (memory)', () => {
     const node = await server.restartNode();
     await reconnecting;
     await resubscribed;
-    assert.equal(node.userSessions('sam').length, 1);
+    assert.equal(node.userConnections('sam').length, 1);
   });
 
   it('7. recovery on the wire: recovered result shape; flag & 2 turns an unrecoverable position into 112', async () => {
@@ -600,7 +600,7 @@ describe('realtime protocol over WebSocket (memory)', () => {
     const c = server.client({ token: await sign({ sub: 'xena' }) });
     c.connect();
     await connected(c);
-    const [session] = server.node.userSessions('xena');
+    const [session] = server.node.userConnections('xena');
     const expireAt = Math.floor(Date.now() / 1000) + 3600;
     await server.node.refreshUser('xena', { expireAt });
     await waitUntil(async () => session!.expireAt === expireAt, { what: 'expiry update' });

@@ -288,7 +288,7 @@ for (const factory of realtimeBackends) {
       await a.node.disconnectUser('bob');
       assert.equal((await disconnected).code, 3503);
       await waitUntil(async () => a.node.info().nodes.length === 2, { timeoutMs: 3000, what: 'node info from the peer' });
-      const peerInfo = a.node.info().nodes.find((n) => n.uid === b.node.nodeId);
+      const peerInfo = a.node.info().nodes.find((n) => n.uid === b.node.instanceId);
       assert.equal(peerInfo?.numClients, 1, 'the peer announced its one client (moved ann)');
 
       // `channels` is the cluster's view: a channel only B has, and counts summed over both.

@@ -195,7 +195,7 @@ describe('realtime server API (cent.js)', () => {
     const disconnected = waitEvent<Ctx>(c, 'disconnected');
     assert.deepEqual(await cent.disconnect({ user: 'dora' }), {});
     assert.equal((await disconnected).code, DISCONNECTS.forceDisconnect.code);
-    await waitUntil(async () => server.node.userSessions('dora').length === 0, { what: 'dora gone' });
+    await waitUntil(async () => server.node.userConnections('dora').length === 0, { what: 'dora gone' });
   });
 
   it('14. channels (with pattern) and info', async () => {
@@ -209,7 +209,7 @@ describe('realtime server API (cent.js)', () => {
     const info = await cent.getInfo();
     assert.equal(info.nodes.length, 1);
     const n = info.nodes[0]! as unknown as Record<string, unknown>;
-    assert.equal(n.uid, server.node.nodeId);
+    assert.equal(n.uid, server.node.instanceId);
     assert.equal(n.num_clients, 1);
     assert.equal(n.num_users, 1);
     assert.equal(n.num_channels, 3);
@@ -447,7 +447,7 @@ describe('realtime routes mounted in the node HTTP app (buildHttpApp)', () => {
     }
     assert.match(text, /data: \{"connect":/);
     controller.abort();
-    const emulation = await fetch(`${base}/emulation`, { method: 'POST', body: JSON.stringify({ session: 'x', node: node.nodeId, data: '' }) });
+    const emulation = await fetch(`${base}/emulation`, { method: 'POST', body: JSON.stringify({ session: 'x', node: node.instanceId, data: '' }) });
     assert.equal(emulation.status, 404);
     assert.ok(!harness.logs.some((l) => l.includes(token)), 'the connect token of the SSE URL is not logged');
     // A key wrongly sent in the URL is refused, and the request log shows the URL without it.

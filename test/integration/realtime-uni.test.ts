@@ -87,7 +87,7 @@ describe('realtime unidirectional transports', () => {
     await r.waitFor((m) => m.channel === 'chat:later' && (m.pub as { data?: unknown } | undefined)?.data === 'second');
 
     // Pings are `{}` lines; the consumer never answers and stays connected past the pong timeout.
-    const [session] = server.node.userSessions('una');
+    const [session] = server.node.userConnections('una');
     assert.ok(session);
     await waitUntil(async () => r.lines.filter((l) => l === '{}').length >= 2 || session.state === 'closed', { timeoutMs: 6000, what: 'two pings' });
     assert.equal(session.state, 'connected');
@@ -140,7 +140,7 @@ describe('realtime unidirectional transports', () => {
     const pub = await first.waitFor((m) => m.pub !== undefined);
     const offset = (pub.pub as { offset: number }).offset;
     await first.close();
-    await waitUntil(async () => server.node.userSessions('rob').length === 0, { what: 'the first stream to be gone' });
+    await waitUntil(async () => server.node.userConnections('rob').length === 0, { what: 'the first stream to be gone' });
 
     await server.node.publish('chat:rec', 2);
     await server.node.publish('chat:rec', 3);

@@ -10,7 +10,7 @@ export function registerInfoCommand(program: Command): void {
   addConfigFlags(command, STORAGE_FLAGS);
   command.action(async (options: { json?: boolean }, cmd: Command) => {
     const config = configFromCommand(cmd);
-    const { runInfo } = await import('../../node-commands.js');
+    const { runInfo } = await import('../node-tasks.js');
     await runInfo(config, { json: options.json === true });
   });
 }

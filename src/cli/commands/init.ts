@@ -9,7 +9,7 @@ export function registerInitCommand(program: Command): void {
   addConfigFlags(command, ['node.dataDir', 'database.url', 'node.name', 'log.level']);
   command.action(async (_options: unknown, cmd: Command) => {
     const config = configFromCommand(cmd);
-    const { runInit } = await import('../../node-commands.js');
+    const { runInit } = await import('../node-tasks.js');
     await runInit(config);
   });
 }

@@ -11,7 +11,7 @@ export function registerVerifyCommand(program: Command): void {
   command.addHelpText('after', '\nExit codes: 0 the chain verifies, 1 it is broken (or the check failed), 2 the configuration is not valid.');
   command.action(async (options: { json?: boolean }, cmd: Command) => {
     const config = configFromCommand(cmd);
-    const { runVerify } = await import('../../node-commands.js');
+    const { runVerify } = await import('../node-tasks.js');
     process.exitCode = await runVerify(config, { json: options.json === true });
   });
 }

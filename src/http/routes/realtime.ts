@@ -24,6 +24,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { MycelError } from '../../errors.js';
+import { utf8LongerThan } from '../../lib/text-size.js';
 import { waitAtMost } from '../../lib/wait.js';
 import type { Logger } from '../../log.js';
 import { DISCONNECTS } from '../../realtime/protocol/codes.js';
@@ -97,10 +98,6 @@ function bodyText(request: FastifyRequest): string {
   return typeof request.body === 'string' ? request.body : '';
 }
 
-function tooLarge(text: string, max: number): boolean {
-  return text.length > max || (text.length * 3 > max && Buffer.byteLength(text) > max);
-}
-
 /** The streaming endpoints and /emulation, in a scope of their own (text bodies, their limits). */
 const connectionRoutes: FastifyPluginAsync<{ realtime: RealtimeNode; closeGraceMs: number }> = async (app, { realtime, closeGraceMs }) => {
   const maxConnect = realtime.config.maxMessageBytes;
@@ -141,7 +138,7 @@ const connectionRoutes: FastifyPluginAsync<{ realtime: RealtimeNode; closeGraceM
     if (frame === null || frame.trim() === '') {
       return refuse(reply, new MycelError('VALIDATION_FAILED', { field: 'cf_connect' }, 'cf_connect must hold the connect command'));
     }
-    if (tooLarge(frame, maxConnect)) return refuse(reply, connectTooLarge());
+    if (utf8LongerThan(frame, maxConnect)) return refuse(reply, connectTooLarge());
     reply.hijack();
     track(serveResponseStream(SSE, realtime, request.raw, reply.raw, frame, { headers: corsHeaders(), closeGraceMs }), reply);
     return reply;
@@ -157,7 +154,7 @@ const connectionRoutes: FastifyPluginAsync<{ realtime: RealtimeNode; closeGraceM
 
   app.get(REALTIME_PATHS.uniSse, sseRoute, async (request, reply) => {
     const raw = queryParam(request.raw, SSE_CONNECT_PARAMS) ?? '';
-    if (tooLarge(raw, maxConnect)) return refuse(reply, connectTooLarge());
+    if (utf8LongerThan(raw, maxConnect)) return refuse(reply, connectTooLarge());
     const command = uniConnectCommand(raw);
     if (command === null) return refuse(reply, new MycelError('BAD_JSON', { field: 'cf_connect' }, 'cf_connect must be a ConnectRequest JSON object'));
     reply.hijack();

@@ -8,7 +8,7 @@
 import { hasOwnerRights, type Actor } from '../../domain/actor.js';
 import type { OwnerSessions } from '../../domain/owner-sessions.js';
 import { isMycelError, MycelError } from '../../errors.js';
-import type { CredentialsHook } from '../context.js';
+import type { ConnectCredentials } from '../context.js';
 import { nodeUserId, OWNER_USER_ID } from './principals.js';
 import { TokenError, type TokenVerifier } from './tokens.js';
 
@@ -40,15 +40,18 @@ export function jwtActorResolver(verifier: TokenVerifier): JwtActorResolver {
 }
 
 /** Realtime connect with an owner/node session token; the user is `mycel:owner` or `mycel:node:<id>` (principals.ts). */
-export function ownerSessionCredentials(sessions: OwnerSessions): CredentialsHook {
+export function ownerSessionCredentials(sessions: OwnerSessions): ConnectCredentials {
   return async (token) => {
-    let actor: Actor;
+    let actor: Actor | null;
     try {
-      actor = await sessions.authenticate(token);
+      actor = await sessions.resolve(token);
     } catch (err) {
-      if (isMycelError(err) && (err.code === 'UNAUTHENTICATED' || err.code === 'SESSION_EXPIRED')) return null;
+      // The protocol has no "session expired" for a connect credential: like an unknown token,
+      // it is an invalid token (3500), and the client gets a fresh one.
+      if (isMycelError(err) && err.code === 'SESSION_EXPIRED') return null;
       throw err;
     }
+    if (!actor) return null;
     const user = actor.kind === 'node' ? nodeUserId(actor.nodeId) : OWNER_USER_ID;
     return { user, owner: hasOwnerRights(actor) };
   };

@@ -11,7 +11,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { encodeDisconnectPush } from '../protocol/frames.js';
 import type { RealtimeNode } from '../realtime-node.js';
-import type { Session } from '../session.js';
+import type { ClientConnection } from '../client-connection.js';
 import type { Transport, TransportName } from '../transport.js';
 import { connectionMeta } from './connection-meta.js';
 
@@ -72,7 +72,7 @@ export class ResponseStreamTransport implements Transport {
   #ended = false;
   #resClosed = false;
   /** The session fed by this transport; set by `attach`. */
-  session: Session | null = null;
+  session: ClientConnection | null = null;
 
   constructor(
     res: ServerResponse,
@@ -106,7 +106,7 @@ export class ResponseStreamTransport implements Transport {
    * Ties the transport to its session: the end of the response (the client went away) closes
    * the session. Call right after `RealtimeNode.connect`.
    */
-  attach(session: Session): void {
+  attach(session: ClientConnection): void {
     this.session = session;
     this.#res.once('close', () => session.onTransportClosed());
     // 'close' follows any error; there is nothing else to do with it.

@@ -21,7 +21,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { DISCONNECTS, ERRORS, type DisconnectCode } from '../protocol/codes.js';
 import { PING_FRAME, forEachLine } from '../protocol/frames.js';
 import type { RealtimeNode } from '../realtime-node.js';
-import type { Session } from '../session.js';
+import type { ClientConnection } from '../client-connection.js';
 import type { TransportName } from '../transport.js';
 import {
   ResponseStreamTransport,
@@ -88,9 +88,9 @@ export function uniConnectCommand(request: string): string | null {
 
 /** Translates session output for a unidirectional client and answers its pings (see the top). */
 export class UniTranslator {
-  #session: Session | null = null;
+  #session: ClientConnection | null = null;
 
-  attach(session: Session): void {
+  attach(session: ClientConnection): void {
     this.#session = session;
   }
 
@@ -136,7 +136,7 @@ export class UniResponseStreamTransport extends ResponseStreamTransport {
     super(res, name, false, format, encodeUniDisconnect, options);
   }
 
-  override attach(session: Session): void {
+  override attach(session: ClientConnection): void {
     super.attach(session);
     this.#translator.attach(session);
   }

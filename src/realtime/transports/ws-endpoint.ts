@@ -6,7 +6,7 @@
 import type { Server } from 'node:http';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { routeUpgrade } from '../../lib/upgrade-router.js';
-import type { Session } from '../session.js';
+import type { ClientConnection } from '../client-connection.js';
 import type { ConnectionMeta } from '../transport.js';
 import { connectionMeta } from './connection-meta.js';
 
@@ -41,7 +41,7 @@ export function messageText(data: RawData): string {
 
 export interface WebSocketEndpoint {
   /** Open sockets and the session each one feeds. */
-  readonly sockets: ReadonlyMap<WebSocket, Session>;
+  readonly sockets: ReadonlyMap<WebSocket, ClientConnection>;
   /**
    * Stops accepting upgrades, runs `drain` (if given) while the sockets are still open, then
    * terminates the sockets still open and closes the ws server.
@@ -58,7 +58,7 @@ export function serveWebSocketEndpoint(
   server: Server,
   path: string,
   maxPayload: number,
-  onConnection: (ws: WebSocket, meta: ConnectionMeta) => Session,
+  onConnection: (ws: WebSocket, meta: ConnectionMeta) => ClientConnection,
 ): WebSocketEndpoint {
   const wss = new WebSocketServer({
     noServer: true,
@@ -68,7 +68,7 @@ export function serveWebSocketEndpoint(
     // Only the JSON protocol is spoken; a client that insists on protobuf gets no subprotocol and fails.
     handleProtocols: () => false,
   });
-  const sockets = new Map<WebSocket, Session>();
+  const sockets = new Map<WebSocket, ClientConnection>();
 
   const accept = (ws: WebSocket, meta: ConnectionMeta): void => {
     const session = onConnection(ws, meta);

@@ -1,4 +1,4 @@
-import type { Migration } from './index.js';
+import type { Migration } from './migration.js';
 
 /**
  * Idempotency keys of posts: a retried write that carries the key of a post already committed in

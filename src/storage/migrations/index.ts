@@ -1,17 +1,9 @@
 import { MycelError } from '../../errors.js';
 import { initial } from './001-initial.js';
 import { idempotencyKeys } from './002-idempotency-keys.js';
+import type { Migration } from './migration.js';
 
-/**
- * One versioned schema change, written once per dialect with the same tables and meaning.
- * A released migration is never edited: a later change is a new migration.
- */
-export interface Migration {
-  version: number;
-  name: string;
-  sqlite: string;
-  postgres: string;
-}
+export type { Migration } from './migration.js';
 
 /** Every migration, in the order it is applied; versions run 1, 2, 3… */
 export const MIGRATIONS: readonly Migration[] = [initial, idempotencyKeys];

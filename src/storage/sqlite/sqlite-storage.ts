@@ -76,7 +76,7 @@ class SqliteTx extends QueryTx<SqliteQueries, ConstraintMapper> {
  */
 export class SqliteStorage extends QueryReader<SqliteQueries> implements Storage {
   readonly dialect = 'sqlite' as const;
-  private readonly writer: Database.Database;
+  private readonly writeConnection: Database.Database;
   private readonly reader: Database.Database | null;
   private readonly w: SqliteQueries;
   private readonly r: SqliteQueries;
@@ -93,39 +93,39 @@ export class SqliteStorage extends QueryReader<SqliteQueries> implements Storage
     const memory = options.path === ':memory:';
     const busyTimeout = options.busyTimeoutMs ?? 5000;
     this.busyTimeout = busyTimeout;
-    let writer: Database.Database | null = null;
+    let writeConnection: Database.Database | null = null;
     let reader: Database.Database | null = null;
     try {
-      writer = new Database(options.path);
+      writeConnection = new Database(options.path);
       if (!memory) {
-        const mode = writer.pragma('journal_mode = WAL', { simple: true });
+        const mode = writeConnection.pragma('journal_mode = WAL', { simple: true });
         if (mode !== 'wal') throw new MycelError('STORAGE_UNAVAILABLE', { reason: `journal_mode is ${String(mode)}, WAL is required` });
       }
       // FULL: a commit is on disk (WAL synced) before it is acknowledged, even across power loss.
-      writer.pragma('synchronous = FULL');
-      writer.pragma('foreign_keys = ON');
+      writeConnection.pragma('synchronous = FULL');
+      writeConnection.pragma('foreign_keys = ON');
       // 32 MiB of page cache (the default is 2 MiB): the write path touches the tails of several
       // indexes per post, and keeping them cached is most of the difference under load.
-      writer.pragma('cache_size = -32768');
+      writeConnection.pragma('cache_size = -32768');
       // No busy wait on the write connection: SQLite would block the whole event loop while
       // another connection holds the write lock, and when that connection lives in this same
       // process it could never finish. beginImmediate() waits asynchronously instead.
-      writer.pragma('busy_timeout = 0');
+      writeConnection.pragma('busy_timeout = 0');
       if (!memory) {
         reader = new Database(options.path, { readonly: true, fileMustExist: true });
         reader.pragma(`busy_timeout = ${busyTimeout}`);
       }
     } catch (err) {
       reader?.close();
-      writer?.close();
+      writeConnection?.close();
       const mapped = toStorageError(err);
       // better-sqlite3 reports some failures to open (a missing directory) as a plain TypeError.
       if (mapped instanceof MycelError) throw mapped;
       throw new MycelError('STORAGE_UNAVAILABLE', { reason: err instanceof Error ? err.message : String(err) }, undefined, { cause: err });
     }
-    this.writer = writer;
+    this.writeConnection = writeConnection;
     this.reader = reader;
-    this.w = new SqliteQueries(writer);
+    this.w = new SqliteQueries(writeConnection);
     this.r = reader ? new SqliteQueries(reader) : this.w;
   }
 
@@ -169,7 +169,7 @@ export class SqliteStorage extends QueryReader<SqliteQueries> implements Storage
       for (;;) {
         await this.beginImmediate();
         try {
-          this.writer.exec(SCHEMA_MIGRATIONS_DDL.sqlite);
+          this.writeConnection.exec(SCHEMA_MIGRATIONS_DDL.sqlite);
           const versions = q.migrationVersions();
           from ??= versions.reduce((max, v) => Math.max(max, v), 0);
           const next = pendingMigrations(versions)[0]; // refuses a newer schema before touching anything
@@ -177,7 +177,7 @@ export class SqliteStorage extends QueryReader<SqliteQueries> implements Storage
             this.commit();
             break;
           }
-          this.writer.exec(next.sqlite);
+          this.writeConnection.exec(next.sqlite);
           q.recordMigration(next.version, next.name, Date.now());
           this.commit();
           applied.push(next.version);
@@ -246,7 +246,7 @@ export class SqliteStorage extends QueryReader<SqliteQueries> implements Storage
           } catch (reason) {
             // Some failures (a full disk, an I/O error) make SQLite abandon the whole
             // transaction; then nothing of the batch can commit and the batch fails.
-            if (!this.writer.inTransaction) throw reason;
+            if (!this.writeConnection.inTransaction) throw reason;
             q.rollbackToSavepoint();
             tx.head.restore(mark);
             tx.failed = false;
@@ -296,7 +296,7 @@ export class SqliteStorage extends QueryReader<SqliteQueries> implements Storage
     // Let queued operations finish, then close both connections (the last close checkpoints the WAL).
     this.closing = this.tail.then(() => {
       this.reader?.close();
-      this.writer.close();
+      this.writeConnection.close();
     });
     return this.closing;
   }

@@ -2,9 +2,9 @@
 import { DISCONNECTS, DisconnectError, ERRORS, ReplyError } from '../protocol/codes.js';
 import { wireClientInfo, type Command, type WireClientInfo } from '../protocol/frames.js';
 import type { ResolvedChannel } from '../namespaces.js';
-import type { Session } from '../session.js';
+import type { HandlerConnection } from './handler-connection.js';
 
-function resolvePresence(session: Session, channel: string): ResolvedChannel {
+function resolvePresence(session: HandlerConnection, channel: string): ResolvedChannel {
   if (channel === '') throw new DisconnectError(DISCONNECTS.badRequest, 'channel required for presence');
   const resolved = session.ctx.namespaces.resolve(channel);
   if (!resolved.options.presenceEnabled) throw new ReplyError(ERRORS.notAvailable);
@@ -12,7 +12,7 @@ function resolvePresence(session: Session, channel: string): ResolvedChannel {
   return resolved;
 }
 
-export async function handlePresence(session: Session, cmd: Extract<Command, { method: 'presence' }>): Promise<void> {
+export async function handlePresence(session: HandlerConnection, cmd: Extract<Command, { method: 'presence' }>): Promise<void> {
   const resolved = resolvePresence(session, cmd.params.channel);
   const clients = await session.ctx.presence.presence(resolved.channel);
   const presence: Record<string, WireClientInfo> = {};
@@ -20,7 +20,7 @@ export async function handlePresence(session: Session, cmd: Extract<Command, { m
   session.reply(cmd.id, 'presence', { presence });
 }
 
-export async function handlePresenceStats(session: Session, cmd: Extract<Command, { method: 'presence_stats' }>): Promise<void> {
+export async function handlePresenceStats(session: HandlerConnection, cmd: Extract<Command, { method: 'presence_stats' }>): Promise<void> {
   const resolved = resolvePresence(session, cmd.params.channel);
   const stats = await session.ctx.presence.stats(resolved.channel);
   session.reply(cmd.id, 'presence_stats', { num_clients: stats.numClients, num_users: stats.numUsers });

@@ -3,10 +3,10 @@
  * claims, subscribeUser): permissions, Hub registration, presence, position and recovery.
  */
 import { TokenError, type SubscriptionOverride } from '../auth/tokens.js';
-import { levelAllows, type ResolvedChannel } from '../namespaces.js';
+import { keepsStream, levelAllows, type ResolvedChannel } from '../namespaces.js';
 import { DISCONNECTS, DisconnectError, ERRORS, ReplyError } from '../protocol/codes.js';
 import { wirePublication, type Command, type WireSubscribeResult } from '../protocol/frames.js';
-import type { Session } from '../session.js';
+import type { HandlerConnection } from './handler-connection.js';
 import { Subscription } from '../subscription.js';
 import { evaluateRecovery } from './recovery.js';
 
@@ -44,7 +44,7 @@ export interface Established {
  * The subscription must not exist yet; it is reserved in `session.subs` at once.
  */
 export async function establishSubscription(
-  session: Session,
+  session: HandlerConnection,
   resolved: ResolvedChannel,
   params: SubscribeParams,
   grant: SubscribeGrant,
@@ -54,7 +54,7 @@ export async function establishSubscription(
   const ns = resolved.options;
   const ov = grant.override ?? {};
   const sub = new Subscription(resolved.channel, session, serverSide);
-  const keepsHistory = ns.persist || ns.historySize > 0;
+  const keepsHistory = keepsStream(ns);
   sub.recoverable = keepsHistory && (ov.forceRecovery ?? ns.recovery);
   sub.positioned = keepsHistory && (sub.recoverable || ov.forcePositioning === true || params.positioned);
   sub.presence = ov.presence ?? ns.presenceEnabled;
@@ -145,7 +145,7 @@ export async function establishSubscription(
  * write that throws (a result that cannot be encoded) removes the subscription again, so
  * nothing stays half-registered and a retry is not answered 105.
  */
-export function completeSubscription(session: Session, established: Established, write: (result: WireSubscribeResult) => void): void {
+export function completeSubscription(session: HandlerConnection, established: Established, write: (result: WireSubscribeResult) => void): void {
   try {
     write(established.result);
   } catch (err) {
@@ -156,7 +156,7 @@ export function completeSubscription(session: Session, established: Established,
 }
 
 /** Checks a subscription token against the connection; throws the protocol's answer. */
-async function verifySubscriptionToken(session: Session, channel: string, token: string): Promise<SubscribeGrant> {
+async function verifySubscriptionToken(session: HandlerConnection, channel: string, token: string): Promise<SubscribeGrant> {
   let claims;
   try {
     claims = await session.ctx.tokens.verifySubscription(token);
@@ -178,7 +178,7 @@ async function verifySubscriptionToken(session: Session, channel: string, token:
   return grant;
 }
 
-export async function handleSubscribe(session: Session, cmd: Extract<Command, { method: 'subscribe' }>): Promise<void> {
+export async function handleSubscribe(session: HandlerConnection, cmd: Extract<Command, { method: 'subscribe' }>): Promise<void> {
   const ctx = session.ctx;
   const p = cmd.params;
   if (p.channel === '') throw new DisconnectError(DISCONNECTS.badRequest, 'channel required for subscribe');

@@ -1,10 +1,10 @@
-import type { Config } from './config/index.js';
-import { resolveDataDir } from './config/index.js';
-import { verifyChain } from './domain/changelog.js';
-import type { NodeCore } from './domain/node-core.js';
-import { createLogger } from './log.js';
-import { openCoreFromConfig } from './main.js';
-import { assertNodeExists } from './storage/node-presence.js';
+import type { Config } from '../config/index.js';
+import { resolveDataDir } from '../config/index.js';
+import { verifyChain } from '../domain/changelog.js';
+import type { NodeCore } from '../domain/node-core.js';
+import { createLogger } from '../log.js';
+import { openCoreFromConfig } from '../node/assemble.js';
+import { assertNodeExists } from '../storage/node-presence.js';
 
 /** Opens the node's database and identity for a one-shot command; logs go to stderr. */
 async function openForCommand(config: Config, fn: (core: NodeCore) => Promise<number | void>): Promise<number | void> {

@@ -1,9 +1,9 @@
 /** `unsubscribe`: always answered with `{}` (an error reply would make the client reconnect). */
 import { DISCONNECTS, DisconnectError } from '../protocol/codes.js';
 import type { Command } from '../protocol/frames.js';
-import type { Session } from '../session.js';
+import type { HandlerConnection } from './handler-connection.js';
 
-export function handleUnsubscribe(session: Session, cmd: Extract<Command, { method: 'unsubscribe' }>): void {
+export function handleUnsubscribe(session: HandlerConnection, cmd: Extract<Command, { method: 'unsubscribe' }>): void {
   const channel = cmd.params.channel;
   if (channel === '') throw new DisconnectError(DISCONNECTS.badRequest, 'channel required for unsubscribe');
   const sub = session.subs.get(channel);

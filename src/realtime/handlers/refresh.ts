@@ -5,13 +5,13 @@
 import { TokenError } from '../auth/tokens.js';
 import { DISCONNECTS, DisconnectError, ERRORS, ReplyError } from '../protocol/codes.js';
 import type { Command, WireRefreshResult, WireSubRefreshResult } from '../protocol/frames.js';
-import type { Session } from '../session.js';
+import type { HandlerConnection } from './handler-connection.js';
 
 function ttlOf(expireAt: number): number {
   return Math.max(1, expireAt - Math.floor(Date.now() / 1000));
 }
 
-export async function handleRefresh(session: Session, cmd: Extract<Command, { method: 'refresh' }>): Promise<void> {
+export async function handleRefresh(session: HandlerConnection, cmd: Extract<Command, { method: 'refresh' }>): Promise<void> {
   const token = cmd.params.token;
   if (token === '') throw new DisconnectError(DISCONNECTS.badRequest, 'token required to refresh');
   let claims;
@@ -33,7 +33,7 @@ export async function handleRefresh(session: Session, cmd: Extract<Command, { me
   session.reply(cmd.id, 'refresh', result);
 }
 
-export async function handleSubRefresh(session: Session, cmd: Extract<Command, { method: 'sub_refresh' }>): Promise<void> {
+export async function handleSubRefresh(session: HandlerConnection, cmd: Extract<Command, { method: 'sub_refresh' }>): Promise<void> {
   const { channel, token } = cmd.params;
   if (channel === '') throw new DisconnectError(DISCONNECTS.badRequest, 'channel required for sub refresh');
   const sub = session.subs.get(channel);

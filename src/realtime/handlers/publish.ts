@@ -4,9 +4,9 @@
  */
 import { DISCONNECTS, DisconnectError, ERRORS, ReplyError } from '../protocol/codes.js';
 import type { Command } from '../protocol/frames.js';
-import type { Session } from '../session.js';
+import type { HandlerConnection } from './handler-connection.js';
 
-export async function handlePublish(session: Session, cmd: Extract<Command, { method: 'publish' }>): Promise<void> {
+export async function handlePublish(session: HandlerConnection, cmd: Extract<Command, { method: 'publish' }>): Promise<void> {
   const ctx = session.ctx;
   const { channel, data } = cmd.params;
   if (channel === '') throw new DisconnectError(DISCONNECTS.badRequest, 'channel required for publish');

@@ -7,7 +7,7 @@ import { TokenError, type ServerSubClaim } from '../auth/tokens.js';
 import type { ResolvedChannel } from '../namespaces.js';
 import { DISCONNECTS, DisconnectError, ERRORS, ReplyError } from '../protocol/codes.js';
 import type { Command, WireConnectResult, WireSubscribeResult } from '../protocol/frames.js';
-import type { Session } from '../session.js';
+import type { HandlerConnection } from './handler-connection.js';
 import { establishSubscription, type Established } from './subscribe.js';
 
 interface Identity {
@@ -19,12 +19,12 @@ interface Identity {
   subs: Record<string, ServerSubClaim>;
 }
 
-/** A JWT is three base64url parts; anything else goes to the credentials hook if there is one. */
+/** A JWT is three base64url parts; anything else goes to the node's ConnectCredentials if there are any. */
 function looksLikeJwt(token: string): boolean {
   return /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/.test(token);
 }
 
-async function authenticate(session: Session, token: string): Promise<Identity> {
+async function authenticate(session: HandlerConnection, token: string): Promise<Identity> {
   const ctx = session.ctx;
   if (token === '') {
     if (!ctx.config.allowAnonymous) throw new DisconnectError(DISCONNECTS.badRequest, 'connection credentials required');
@@ -45,7 +45,7 @@ async function authenticate(session: Session, token: string): Promise<Identity> 
   }
 }
 
-export async function handleConnect(session: Session, cmd: Extract<Command, { method: 'connect' }>): Promise<void> {
+export async function handleConnect(session: HandlerConnection, cmd: Extract<Command, { method: 'connect' }>): Promise<void> {
   if (session.state !== 'connecting' || session.connectStarted) throw new DisconnectError(DISCONNECTS.badRequest, 'already connected');
   session.connectStarted = true;
   const ctx = session.ctx;
@@ -121,7 +121,7 @@ export async function handleConnect(session: Session, cmd: Extract<Command, { me
   }
   if (session.transport.emulation) {
     result.session = session.sessionKey;
-    result.node = ctx.nodeId;
+    result.node = ctx.instanceId;
   }
   try {
     session.reply(cmd.id, 'connect', result);

@@ -12,14 +12,15 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { asReplyError, isBackendUnavailable } from './backend-unavailable.js';
-import { handleConnect } from './commands/connect.js';
-import { handleHistory } from './commands/history.js';
-import { handlePresence, handlePresenceStats } from './commands/presence.js';
-import { handlePublish } from './commands/publish.js';
-import { handleRefresh, handleSubRefresh } from './commands/refresh.js';
-import { handleRpc, handleSend } from './commands/rpc.js';
-import { handleSubscribe } from './commands/subscribe.js';
-import { handleUnsubscribe } from './commands/unsubscribe.js';
+import { utf8LongerThan } from '../lib/text-size.js';
+import { handleConnect } from './handlers/connect.js';
+import { handleHistory } from './handlers/history.js';
+import { handlePresence, handlePresenceStats } from './handlers/presence.js';
+import { handlePublish } from './handlers/publish.js';
+import { handleRefresh, handleSubRefresh } from './handlers/refresh.js';
+import { handleRpc, handleSend } from './handlers/rpc.js';
+import { handleSubscribe } from './handlers/subscribe.js';
+import { handleUnsubscribe } from './handlers/unsubscribe.js';
 import type { ClientContext, RealtimeContext } from './context.js';
 import {
   DISCONNECTS,
@@ -41,13 +42,12 @@ import {
   type ResultByMethod,
 } from './protocol/frames.js';
 import { checkCommandData } from './protocol/data-limits.js';
+import type { ConnectionState, HandlerConnection } from './handlers/handler-connection.js';
 import { admit, type Subscription } from './subscription.js';
 import type { ConnectionMeta, Transport } from './transport.js';
 import type { ClientInfo } from './types.js';
 
-export type SessionState = 'connecting' | 'connected' | 'closed';
-
-type Handler<M extends Command['method']> = (session: Session, cmd: Extract<Command, { method: M }>) => Promise<void> | void;
+type Handler<M extends Command['method']> = (session: HandlerConnection, cmd: Extract<Command, { method: M }>) => Promise<void> | void;
 
 const HANDLERS: { [M in Exclude<Command['method'], 'pong'>]: Handler<M> } = {
   connect: handleConnect,
@@ -63,7 +63,13 @@ const HANDLERS: { [M in Exclude<Command['method'], 'pong'>]: Handler<M> } = {
   sub_refresh: handleSubRefresh,
 };
 
-export class Session {
+/** Told when a connection becomes connected and when it closes: the node's connection registry. */
+export interface ConnectionLifecycle {
+  connected(conn: ClientConnection): void;
+  closed(conn: ClientConnection, code: number, reason: string): void;
+}
+
+export class ClientConnection implements HandlerConnection {
   /** The client id (`client` in the connect result, presence and publications). */
   readonly id: string;
   /**
@@ -77,7 +83,7 @@ export class Session {
   /** @internal */
   readonly ctx: RealtimeContext;
 
-  #state: SessionState = 'connecting';
+  #state: ConnectionState = 'connecting';
   /** The user of the connection; "" = anonymous. Set by connect. */
   user = '';
   /** Acts with the node owner's rights (owner session credentials). */
@@ -118,8 +124,11 @@ export class Session {
   #nextPresenceAt = 0;
   #expiringSubs = 0;
 
-  constructor(ctx: RealtimeContext, transport: Transport, meta: ConnectionMeta) {
+  readonly #lifecycle: ConnectionLifecycle;
+
+  constructor(ctx: RealtimeContext, transport: Transport, meta: ConnectionMeta, lifecycle: ConnectionLifecycle) {
     this.ctx = ctx;
+    this.#lifecycle = lifecycle;
     this.transport = transport;
     this.meta = meta;
     this.id = randomUUID();
@@ -135,7 +144,7 @@ export class Session {
     return this.#closedPromise;
   }
 
-  get state(): SessionState {
+  get state(): ConnectionState {
     return this.#state;
   }
 
@@ -165,8 +174,7 @@ export class Session {
    */
   handleFrame(frame: string): void {
     if (this.#state === 'closed') return;
-    const max = this.ctx.config.maxMessageBytes;
-    if (frame.length > max || (frame.length * 3 > max && Buffer.byteLength(frame) > max)) {
+    if (utf8LongerThan(frame, this.ctx.config.maxMessageBytes)) {
       this.close(DISCONNECTS.badRequest);
       return;
     }
@@ -250,7 +258,7 @@ export class Session {
       return;
     }
     if (cmd.method === 'connect') this.#unusable = true;
-    if (cmd.method === 'send' || cmd.method === 'pong') {
+    if (cmd.method === 'send') {
       // `send` has no reply to carry the error: count it.
       this.ctx.metrics.error('send_handler');
       if (!(err instanceof ReplyError)) this.ctx.log.warn({ err, client: this.id }, 'send handler failed');
@@ -336,7 +344,7 @@ export class Session {
     if (pingMs > 0) this.#nextPingAt = now + pingMs / 2 + Math.floor(Math.random() * (pingMs / 2));
     const presenceMs = this.#presenceRefreshMs();
     this.#nextPresenceAt = now + presenceMs / 2 + Math.floor(Math.random() * (presenceMs / 2));
-    this.ctx.sessionConnected(this);
+    this.#lifecycle.connected(this);
     return true;
   }
 
@@ -355,7 +363,7 @@ export class Session {
     if (closeTransport) this.transport.close(disconnect.code, disconnect.reason);
     this.ctx.metrics.disconnected(disconnect.code);
     for (const sub of [...this.subs.values()]) this.removeSubscription(sub, true);
-    this.ctx.sessionClosed(this, disconnect.code, disconnect.reason);
+    this.#lifecycle.closed(this, disconnect.code, disconnect.reason);
   }
 
   // ---- subscriptions ---------------------------------------------------------------------

@@ -6,7 +6,7 @@
  * last == top), and the oldest missed publication is younger than the recovery window.
  * Otherwise the client is told it did not recover; it never gets a partial replay.
  */
-import type { HistoryResult, Publication, StreamPosition } from '../types.js';
+import { epochMatches, type HistoryResult, type Publication, type StreamPosition } from '../types.js';
 
 export interface RecoveryResult {
   recovered: boolean;
@@ -24,7 +24,7 @@ export function evaluateRecovery(
 ): RecoveryResult {
   const top = history.position;
   const fail: RecoveryResult = { recovered: false, publications: [], top };
-  if (since.epoch !== '' && since.epoch !== top.epoch) return fail;
+  if (!epochMatches(since.epoch, top.epoch)) return fail;
   if (since.offset > top.offset) return fail;
   if (since.offset === top.offset) return { recovered: true, publications: [], top };
   const pubs = history.publications.filter((p) => p.offset > since.offset);
