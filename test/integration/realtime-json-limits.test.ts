@@ -15,19 +15,19 @@ import { realtimeBackends, type RealtimeBackend } from '../helpers/realtime-back
 import { sign, startRealtime, type RawClient, type RealtimeServer } from './realtime-harness.js';
 
 /** `[[[…]]]` nested `depth` levels deep, as JSON text (JSON.stringify itself overflows on it). */
-export function nestedJson(depth: number): string {
+function nestedJson(depth: number): string {
   return '['.repeat(depth) + ']'.repeat(depth);
 }
 
 /** An array nested `depth` levels deep: `[[[…]]]`, built without recursion. */
-export function nestedArray(depth: number): unknown {
+function nestedArray(depth: number): unknown {
   let v: unknown = [];
   for (let i = 1; i < depth; i++) v = [v];
   return v;
 }
 
 /** A raw client connected as `user`. */
-export async function connectedRaw(server: RealtimeServer, user: string): Promise<RawClient> {
+async function connectedRaw(server: RealtimeServer, user: string): Promise<RawClient> {
   const raw = await server.raw();
   raw.send({ id: 1, connect: { token: await sign({ sub: user }) } });
   const reply = await raw.reply(1);

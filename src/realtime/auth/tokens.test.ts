@@ -41,6 +41,17 @@ describe('TokenVerifier', () => {
     assert.equal((await v.verifyConnection(await sign({ sub: 'mycelium:x' }))).user, 'mycelium:x');
   });
 
+  it('info and data claims past the client JSON limits make the token invalid (they reach every subscriber)', async () => {
+    let deep: unknown = 1;
+    for (let i = 0; i < 65; i++) deep = [deep];
+    const b64 = Buffer.from('{"n":1e999}').toString('base64');
+    assert.equal(await failure(v.verifyConnection(await sign({ sub: 'u', info: deep }))), 'invalid');
+    assert.equal(await failure(v.verifyConnection(await sign({ sub: 'u', b64info: b64 }))), 'invalid');
+    assert.equal(await failure(v.verifyConnection(await sign({ sub: 'u', subs: { c: { data: deep } } }))), 'invalid');
+    assert.equal(await failure(v.verifySubscription(await sign({ sub: 'u', channel: 'c', data: deep }))), 'invalid');
+    assert.equal(await failure(v.verifySubscription(await sign({ sub: 'u', channel: 'c', b64info: b64 }))), 'invalid');
+  });
+
   it('expire_at replaces exp for the connection; 0 is never', async () => {
     assert.equal((await v.verifyConnection(await sign({ sub: 'u', exp: now() + 60, expire_at: 0 }))).expireAt, 0);
     assert.equal((await v.verifyConnection(await sign({ sub: 'u', expire_at: now() + 999 }))).expireAt, now() + 999);
