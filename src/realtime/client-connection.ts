@@ -252,6 +252,8 @@ export class ClientConnection implements HandlerConnection {
   }
 
   #commandFailed(cmd: Command, failure: unknown): void {
+    // A back-end outage is answered with its own message and counted, not logged per command (RedisHealth logs it once).
+    if (isBackendUnavailable(failure)) this.ctx.metrics.error(`command_${cmd.method}`);
     const err = asReplyError(failure);
     if (err instanceof DisconnectError) {
       this.close({ code: err.code, reason: err.reason });

@@ -6,6 +6,7 @@
  * and what the log says about an outage.
  */
 import assert from 'node:assert/strict';
+import { performance } from 'node:perf_hooks';
 import { Writable } from 'node:stream';
 import { after, afterEach, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
@@ -150,6 +151,44 @@ describe('Redis back-ends at the edges of an outage', () => {
       ],
     );
     assert.deepEqual(bus.commands.health.check(), { ready: true });
+  });
+
+  it('a clock step on this host makes no publish fail: a refusal that comes back at once re-reads Redis\'s clock and the publish happens once', async () => {
+    const redis = await server();
+    // This host's clock is stepped (it cannot be stepped for real in a test): deadlines are
+    // counted on it from the reading of Redis's clock taken at connection time.
+    const realNow = performance.now.bind(performance);
+    let stepMs = 3_600_000;
+    performance.now = () => realNow() + stepMs;
+    try {
+      const bus = new RedisBus(busOptions(redis.url, 'clock'));
+      closers.push(() => bus.close());
+      const history = new RedisHistoryStore(bus);
+      const rec = new BusRecorder();
+      bus.setHandler(rec);
+      await bus.subscribe('chat:k');
+      await bus.publish('chat:k', pub('skewed at connect'), HISTORY);
+      assert.equal(bus.stats.clockResyncs, 0, 'a skew present at connection time is measured, not refused');
+
+      // One hour back: every deadline computed from the old reading is an hour in the past.
+      stepMs = 0;
+      const position = await bus.publish('chat:k', pub('after the step'), HISTORY);
+      await bus.publish('chat:k', pub('plain after the step'));
+      assert.equal(bus.stats.clockResyncs, 1);
+      assert.equal(position?.offset, 2);
+      await rec.waitFor(() => rec.pubs('chat:k').length === 3, 5_000, 'three publications');
+      assert.deepEqual(
+        rec.pubs('chat:k').map((p) => p.data),
+        ['skewed at connect', 'after the step', 'plain after the step'],
+      );
+      const h = await history.history('chat:k', { limit: -1, metaTtlSeconds: 300 });
+      assert.deepEqual(
+        h.publications.map((p) => p.data),
+        ['skewed at connect', 'after the step'],
+      );
+    } finally {
+      performance.now = realNow;
+    }
   });
 
   it('after each of four Redis restarts, every acknowledged publish reaches the subscriber of the publishing instance', async () => {

@@ -5,7 +5,8 @@ import { dispatchToHandler } from '../bus-dispatch.js';
 import { checkBusMessage } from '../bus-limits.js';
 import type { BusMessage, ControlCommand, HistoryOptions, StreamPosition } from '../types.js';
 import { checkHistoryOptions, newEpoch, ttlMs } from '../stream-rules.js';
-import { DEFAULT_PREFIX, RedisConnection, toMycelError, type RedisBackendOptions } from './redis-connection.js';
+import { performance } from 'node:perf_hooks';
+import { DEFAULT_PREFIX, isLateRefusal, RedisConnection, toMycelError, type RedisBackendOptions } from './redis-connection.js';
 import { decodeBusMessage, decodeControl, encodeBusMessage, encodeControl, encodePublicationBody } from './redis-codec.js';
 import { channelKeyPrefix, controlKey, metaKey, PUBLISH_LUA, PUBLISH_NOW_LUA, streamKey } from './redis-streams.js';
 
@@ -23,6 +24,8 @@ export interface RedisBusStats {
   handlerErrors: number;
   /** Pub/sub messages that were not ours (another program on the prefix) or were corrupt. */
   decodeErrors: number;
+  /** Publishes refused as late while Redis answered at once: the clocks disagreed and were read again. */
+  clockResyncs: number;
 }
 
 /**
@@ -41,7 +44,7 @@ export class RedisBus implements Bus {
   /** Also used by RedisHistoryStore, which reads the streams this bus appends to. */
   readonly commands: RedisConnection;
   readonly subscriber: RedisConnection;
-  readonly stats: RedisBusStats = { handlerErrors: 0, decodeErrors: 0 };
+  readonly stats: RedisBusStats = { handlerErrors: 0, decodeErrors: 0, clockResyncs: 0 };
   private readonly logger: Logger | undefined;
   private readonly channels = new Set<string>();
   /** The latest subscribe/unsubscribe per channel in flight, so a failed subscribe only undoes itself. */
@@ -77,19 +80,11 @@ export class RedisBus implements Bus {
       return null;
     }
     checkHistoryOptions(history);
-    await this.subscriber.whenUp();
-    const reply = await this.commands.run('publish', () =>
+    const body = encodePublicationBody(message.publication);
+    const reply = await this.runPublish('publish', (deadline) =>
       this.publishScript(
         [metaKey(this.prefix, channel), streamKey(this.prefix, channel)],
-        [
-          this.channelPrefix + channel,
-          encodePublicationBody(message.publication),
-          history.size,
-          ttlMs(history.ttlSeconds),
-          ttlMs(history.metaTtlSeconds),
-          newEpoch(),
-          this.publishDeadline(),
-        ],
+        [this.channelPrefix + channel, body, history.size, ttlMs(history.ttlSeconds), ttlMs(history.metaTtlSeconds), newEpoch(), deadline],
       ),
     );
     const [offset, epoch] = reply as [number, string];
@@ -144,14 +139,30 @@ export class RedisBus implements Bus {
     await Promise.all([this.commands.close(), this.subscriber.close()]);
   }
 
-  /** PUBLISH through the deadline script, once this instance's subscriber is up (it must receive its own messages). */
+  /** PUBLISH through the deadline script. */
   private async publishNow(op: string, key: string, text: string): Promise<void> {
-    await this.subscriber.whenUp();
-    await this.commands.run(op, () => this.publishNowScript([], [key, text, this.publishDeadline()]));
+    await this.runPublish(op, (deadline) => this.publishNowScript([], [key, text, deadline]));
   }
 
-  private publishDeadline(): number {
-    return this.commands.redisDeadline(this.commands.commandTimeoutMs * PUBLISH_DEADLINE_SHARE);
+  /**
+   * Runs a publish script once this instance's subscriber is up (it must hear its own
+   * messages), with a deadline. A refusal means Redis did nothing; if it came back well within
+   * the budget, Redis was not late, the clocks disagree (a clock stepped since the last
+   * reading): read Redis's clock again and try once more, which cannot duplicate anything.
+   */
+  private async runPublish(op: string, script: (deadline: number) => Promise<unknown>): Promise<unknown> {
+    await this.subscriber.whenUp();
+    const budgetMs = this.commands.commandTimeoutMs * PUBLISH_DEADLINE_SHARE;
+    const sentAt = performance.now();
+    try {
+      return await this.commands.run(op, () => script(this.commands.redisDeadline(budgetMs)));
+    } catch (err) {
+      if (!isLateRefusal(err) || performance.now() - sentAt >= budgetMs / 2) throw err;
+      this.stats.clockResyncs++;
+      this.logger?.warn({ op }, 'Redis refused a publish as late although it answered at once: reading its clock again');
+      await this.commands.resyncClock();
+      return await this.commands.run(op, () => script(this.commands.redisDeadline(budgetMs)));
+    }
   }
 
   /** Runs on each (re)connection of the subscriber, before it counts as up. */

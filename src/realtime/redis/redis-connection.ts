@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import type { Logger } from '../../log.js';
 import { MycelError } from '../../errors.js';
@@ -37,7 +38,7 @@ interface Hooks {
   setup?: () => Promise<void>;
   /** Called after a connection that had been up is up again. */
   onReconnect?: () => void;
-  /** Measure the offset to Redis's clock on every (re)connection, for `redisDeadline`. */
+  /** Read Redis's clock on every (re)connection and every CLOCK_RESYNC_MS, for `redisDeadline`. */
   measureClock?: boolean;
 }
 
@@ -51,6 +52,15 @@ const UNAVAILABLE_REPLIES = ['LOADING', 'READONLY', 'MASTERDOWN', 'BUSY', 'TRYAG
 
 /** ioredis's rejection when `commandTimeout` passes without a reply. */
 const COMMAND_TIMED_OUT = 'Command timed out';
+
+/** How often a connection that uses deadlines reads Redis's clock again. */
+const CLOCK_RESYNC_MS = 60_000;
+
+/** Whether `err` is a script's refusal to run after its deadline (it changed nothing). */
+export function isLateRefusal(err: unknown): boolean {
+  const cause = err instanceof Error ? err.cause : undefined;
+  return cause instanceof Error && cause.name === 'ReplyError' && cause.message.startsWith('MYCELLATE');
+}
 
 /**
  * One ioredis connection configured to fail fast instead of hanging: no offline queue (a
@@ -84,9 +94,12 @@ export class RedisConnection {
   private degraded = false;
   private closed = false;
   private lastError = 'connection closed';
-  /** Redis clock minus local clock (ms), and how far off that estimate may be. */
-  private clockOffsetMs = 0;
-  private clockUncertaintyMs = 0;
+  /**
+   * Redis's clock (ms) read at local monotonic time `monoMs`, and how far off that pairing may
+   * be. Monotonic, so a step of the local wall clock (NTP) does not move deadlines.
+   */
+  private clock = { redisMs: 0, monoMs: 0, uncertaintyMs: 0 };
+  private clockTimer: NodeJS.Timeout | undefined;
 
   constructor(options: RedisBackendOptions, role: string, hooks: Hooks = {}) {
     this.role = role;
@@ -145,12 +158,18 @@ export class RedisConnection {
 
   /**
    * A time in Redis's clock (ms) `budgetMs` from now, for scripts that must refuse to act when
-   * Redis runs them late. Uses the offset measured at connection time, with its uncertainty
-   * (half the round trip) taken off, so a skewed local clock neither fails every call nor lets
-   * a late one through.
+   * Redis runs them late. Counted from Redis's own TIME read at (re)connection (and every
+   * CLOCK_RESYNC_MS), with its uncertainty (half the round trip) taken off, so a skewed local
+   * clock neither fails every call nor lets a late one through.
    */
   redisDeadline(budgetMs: number): number {
-    return Math.floor(Date.now() + this.clockOffsetMs + budgetMs - this.clockUncertaintyMs);
+    const { redisMs, monoMs, uncertaintyMs } = this.clock;
+    return Math.floor(redisMs + (performance.now() - monoMs) + budgetMs - uncertaintyMs);
+  }
+
+  /** Reads Redis's clock again (after a refusal that suggests the clocks disagree). */
+  async resyncClock(): Promise<void> {
+    await this.run('time', () => this.measureClock());
   }
 
   private async waitFirstUp(failFast: boolean): Promise<void> {
@@ -198,6 +217,7 @@ export class RedisConnection {
     this.closed = true;
     this.up = false;
     if (this.pingTimer) clearInterval(this.pingTimer);
+    if (this.clockTimer) clearInterval(this.clockTimer);
     this.stopProbe();
     const err = new MycelError('SHUTTING_DOWN', { component: `redis-${this.role}` });
     for (const waiter of this.waiters) waiter.reject(err);
@@ -241,13 +261,20 @@ export class RedisConnection {
   }
 
   private async measureClock(): Promise<void> {
-    const sentAt = Date.now();
+    const sentAt = performance.now();
     const [seconds, micros] = await this.client.time();
-    const receivedAt = Date.now();
+    const receivedAt = performance.now();
     const redisMs = Number(seconds) * 1000 + Number(micros) / 1000;
-    this.clockOffsetMs = redisMs - (sentAt + receivedAt) / 2;
-    // Redis read its clock somewhere within the round trip; +1 for Date.now()'s granularity.
-    this.clockUncertaintyMs = (receivedAt - sentAt) / 2 + 1;
+    // Redis read its clock somewhere within the round trip: pair it with the middle, and count
+    // half the round trip (+1 ms for TIME's rounding here) as the possible error.
+    this.clock = { redisMs, monoMs: (sentAt + receivedAt) / 2, uncertaintyMs: (receivedAt - sentAt) / 2 + 1 };
+    if (!this.clockTimer) {
+      // Re-read now and then: Redis's host may step or drift its clock while we stay connected.
+      this.clockTimer = setInterval(() => {
+        if (this.isUp) this.measureClock().catch((err: unknown) => this.health.failedAttempt(this.role, err instanceof Error ? err.message : String(err)));
+      }, CLOCK_RESYNC_MS);
+      this.clockTimer.unref();
+    }
   }
 
   private onError(err: Error): void {
