@@ -131,6 +131,12 @@ function validValue(path: string): fc.Arbitrary<unknown> {
       return fc.uuid({ version: 7 });
     case 'node.name':
       return plainText;
+    // Secrets have minimums (secret-rules.ts): an HS256 key of 32 bytes, an owner password of 8 characters.
+    case 'realtime.apiKey':
+      return fc.stringMatching(/^[A-Za-z0-9._-]{32,48}$/);
+    case 'owner.password':
+    case 'owner.remoteNodePassword':
+      return fc.stringMatching(/^[A-Za-z0-9._-]{8,24}$/);
   }
   switch (key.type?.kind) {
     case 'integer': {
@@ -141,6 +147,9 @@ function validValue(path: string): fc.Arbitrary<unknown> {
       return fc.boolean();
     case 'enum':
       return fc.constantFrom(...key.type.values);
+    case 'list':
+      // Origins (server.corsOrigins), the only list so far; an array is always written literally.
+      return fc.array(fc.constantFrom('*', 'https://app.example', 'http://localhost:3000', 'http://127.0.0.1:8080'), { maxLength: 3 });
     case 'map':
       return fc.dictionary(
         fc.stringMatching(/^[A-Za-z0-9_.-]{1,10}$/).filter((s) => s !== '__proto__'),

@@ -82,6 +82,8 @@ const uniConnect = (token: string) => JSON.stringify({ token });
 // prettier-ignore
 const MATRIX: Record<string, Row> = {
   //                                          none  bad   exp   user  uCook owner oCook apiKey
+  'GET /':                                 { cells: [200,  200,  200,  200,  200,  200,  200,  200] },
+  'GET /api/v1':                           { cells: [200,  200,  200,  200,  200,  200,  200,  200] },
   'GET /api/v1/node':                      { cells: [200,  200,  200,  200,  200,  200,  200,  200] },
   'POST /api/v1/session':                  { cells: [201,  201,  201,  201,  201,  201,  201,  201], request: () => ({ body: { password: PASSWORD } }) },
   'GET /api/v1/session':                   { cells: [401,  401,  401,  200,  401,  200,  200,  401] },
