@@ -17,7 +17,10 @@ import type { Logger } from '../log.js';
 import { installAuth, ownerSessionResolver, SESSION_COOKIE, type ActorResolver } from './auth.js';
 import type { HttpContext } from './context.js';
 import { installCsrf } from './csrf.js';
-import { errorHandler, sendError } from './errors.js';
+import { errorHandler, frameworkErrorHandlerFor, MAX_PARAM_CHARS, sendError } from './errors.js';
+import { installJsonBodyParser } from './json-body.js';
+import { limitPendingConnections } from './pending-connections.js';
+import { clientErrorHandler } from './raw-errors.js';
 import { installHttpMetrics } from './metrics.js';
 import { installNotFound } from './not-found.js';
 import { packageVersion } from '../lib/package-version.js';
@@ -62,22 +65,44 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
   let closing = false;
   const isShuttingDown = (): boolean => closing || (options.isShuttingDown?.() ?? false);
 
+  const httpLog = log.child({ module: 'http' }, { serializers: { req: requestLogSerializer } });
+  const { requestTimeoutMs } = config.server;
+  // Node requires headersTimeout <= requestTimeout.
+  const headersTimeoutMs = Math.min(config.server.headersTimeoutMs, requestTimeoutMs);
   const app = Fastify({
     // URLs can carry secrets (?api_key=, ?cf_connect=): the request serializer takes them out.
-    loggerInstance: log.child({ module: 'http' }, { serializers: { req: requestLogSerializer } }),
+    loggerInstance: httpLog,
     bodyLimit: config.server.bodyLimit,
     genReqId: () => randomUUID(),
     // Fastify's own 503 body is not ours; the onRequest hook below answers SHUTTING_DOWN instead.
     return503OnClosing: false,
-    // Malformed URLs (bad percent-encoding) and the like go through the same error mapping.
-    frameworkErrors: (err, request, reply) => errorHandler(err, request, reply),
+    // Node's timeouts cover receiving the request only (line, headers, body): a response that
+    // streams for hours (SSE, HTTP-streaming) is not cut once its request is in.
+    requestTimeout: requestTimeoutMs,
+    http: {
+      headersTimeout: headersTimeoutMs,
+      requestTimeout: requestTimeoutMs,
+      // Node looks for expired requests every 30 s by default, far too coarse for a 10 s limit.
+      connectionsCheckingInterval: Math.max(25, Math.min(1000, Math.floor(headersTimeoutMs / 4))),
+    },
+    routerOptions: { maxParamLength: MAX_PARAM_CHARS },
+    // Parse errors and timeouts Node answers before any route: the registry's body and a request id.
+    clientErrorHandler: clientErrorHandler(httpLog),
+    // Malformed URLs (bad percent-encoding, an over-long path parameter) go through the same
+    // error mapping, or through a prefix's own (the server API answers in its own shape).
+    frameworkErrors: (err, request, reply) => {
+      reply.header('x-request-id', request.id);
+      return (frameworkErrorHandlerFor(app, request.url) ?? errorHandler)(err, request, reply);
+    },
   }) as unknown as FastifyInstance;
+  limitPendingConnections(app.server, config.server.maxPendingConnectionsPerAddress, httpLog);
 
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler(errorHandler);
   // JSON only: a text/plain body is refused with 415 rather than reaching the schemas as a string.
   app.removeContentTypeParser('text/plain');
+  installJsonBodyParser(app);
   installNotFound(app);
 
   await app.register(fastifyCookie);
