@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import fastifyCookie from '@fastify/cookie';
 import fastifyRateLimit from '@fastify/rate-limit';
 import fastifySwagger from '@fastify/swagger';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import {
   createJsonSchemaTransform,
   createJsonSchemaTransformObject,
@@ -84,6 +85,8 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
       requestTimeout: requestTimeoutMs,
       // Node looks for expired requests every 30 s by default, far too coarse for a 10 s limit.
       connectionsCheckingInterval: Math.max(25, Math.min(1000, Math.floor(headersTimeoutMs / 4))),
+      // Node would answer a missing Host itself, with an empty 400; the onRequest hook below does it in the registry's shape.
+      requireHostHeader: false,
     },
     routerOptions: { maxParamLength: MAX_PARAM_CHARS },
     // Parse errors and timeouts Node answers before any route: the registry's body and a request id.
@@ -96,10 +99,14 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     },
   }) as unknown as FastifyInstance;
   limitPendingConnections(app.server, config.server.maxPendingConnectionsPerAddress, httpLog);
+  // Node answers an `Expect` other than 100-continue with an empty 417 unless someone listens;
+  // the expectation is ignored instead (RFC 9110 allows it) and the request served as usual.
+  app.server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => app.server.emit('request', req, res));
 
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
-  app.setErrorHandler(errorHandler);
+  // Errors of requests no route took (a body refused on an unknown path) answer in the path's own shape too.
+  app.setErrorHandler((err, request, reply) => (frameworkErrorHandlerFor(app, request.url) ?? errorHandler)(err as FastifyError, request, reply));
   // JSON only: a text/plain body is refused with 415 rather than reaching the schemas as a string.
   app.removeContentTypeParser('text/plain');
   installJsonBodyParser(app);
@@ -149,6 +156,12 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
   installHttpMetrics(app, metrics);
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
+    // Also on the raw response: streams (SSE, HTTP-streaming) take it over and write their own head.
+    reply.raw.setHeader('x-request-id', request.id);
+    if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
+      reply.header('connection', 'close');
+      return sendError(reply, new MycelError('MALFORMED_REQUEST', { reason: 'an HTTP/1.1 request must have a Host header' }));
+    }
     if (closing && !PROBES.has(request.url.split('?')[0] ?? '')) {
       reply.header('connection', 'close');
       return sendError(reply, new MycelError('SHUTTING_DOWN'));

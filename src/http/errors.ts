@@ -103,8 +103,12 @@ export function errorHandler(err: unknown, request: FastifyRequest, reply: Fasti
   return sendError(reply, error);
 }
 
-/** Answers a framework error (a bad URL) for requests under some path, in that path's own error shape. */
-export type FrameworkErrorHandler = (err: FastifyError, request: FastifyRequest, reply: FastifyReply) => FastifyReply;
+/**
+ * Answers, in some path's own error shape, what no route of that path got to answer: a bad URL
+ * (a FastifyError, FST_ERR_BAD_URL or FST_ERR_MAX_PARAM_LENGTH) or no route for the method
+ * and path (a MycelError, ROUTE_NOT_FOUND or METHOD_NOT_ALLOWED).
+ */
+export type FrameworkErrorHandler = (err: FastifyError | MycelError, request: FastifyRequest, reply: FastifyReply) => FastifyReply;
 
 // By the node:http server, which the root instance and every plugin scope share.
 const frameworkErrorScopes = new WeakMap<object, Array<{ matches: (url: string) => boolean; handler: FrameworkErrorHandler }>>();

@@ -86,6 +86,9 @@ export function parseRawResponse(text: string): RawResponse | undefined {
     if (colon > 0) headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
   }
   const rest = text.slice(end + 4);
+  // An interim response (100 Continue) comes before the real one.
+  const status = Number(match[1]);
+  if (status >= 100 && status < 200 && status !== 101) return parseRawResponse(rest);
   const length = headers['content-length'];
   if (length !== undefined) {
     if (Buffer.byteLength(rest) < Number(length)) return undefined;
@@ -133,14 +136,16 @@ export class RawHttp {
     if (!this.socket.destroyed) this.socket.write(data);
   }
 
+  /** The first complete response, or null when the connection closed without one. */
+  answer(timeoutMs = 5000): Promise<RawResponse | null> {
+    return this.#waiters.wait(() => parseRawResponse(this.received) ?? (this.closed ? null : undefined), timeoutMs, 'a response');
+  }
+
   /** The first complete response; fails when the connection closes without one. */
-  response(timeoutMs = 5000): Promise<RawResponse> {
-    return this.#waiters.wait(() => {
-      const parsed = parseRawResponse(this.received);
-      if (parsed) return parsed;
-      if (this.closed) throw new Error(`closed without a complete response: ${JSON.stringify(this.received.slice(0, 500))}`);
-      return undefined;
-    }, timeoutMs, 'a response');
+  async response(timeoutMs = 5000): Promise<RawResponse> {
+    const res = await this.answer(timeoutMs);
+    if (res === null) throw new Error(`closed without a complete response: ${JSON.stringify(this.received.slice(0, 500))}`);
+    return res;
   }
 
   /** Resolves once the server has closed the connection. */

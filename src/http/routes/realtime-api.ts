@@ -114,11 +114,17 @@ export const realtimeApiRoutes: FastifyPluginAsync<RealtimeApiDeps> = async (app
 
   // The router refuses a bad URL before any hook: answer it in this API's shape too. Nothing
   // is revealed to a caller without a key: the method names are public (docs/protocol.md).
-  handleFrameworkErrors(app, isServerApiUrl, (err, _request, reply) =>
-    err.code === 'FST_ERR_MAX_PARAM_LENGTH'
-      ? sendApiError(reply, 404, ERRORS.methodNotFound.code, ERRORS.methodNotFound.message)
-      : sendApiError(reply, 400, ERRORS.badRequest.code, 'bad request: the URL is not valid percent-encoding'),
-  );
+  // So do paths under /api that no route serves (GET /api/publish, POST /api/a/b).
+  handleFrameworkErrors(app, isServerApiUrl, (err, _request, reply) => {
+    switch (err.code) {
+      case 'FST_ERR_BAD_URL':
+        return sendApiError(reply, 400, ERRORS.badRequest.code, 'bad request: the URL is not valid percent-encoding');
+      case 'METHOD_NOT_ALLOWED':
+        return sendApiError(reply, 405, ERRORS.badRequest.code, 'bad request: the server API takes POST only');
+      default:
+        return sendApiError(reply, 404, ERRORS.methodNotFound.code, ERRORS.methodNotFound.message);
+    }
+  });
 
   // Bodies are read as text whatever their Content-Type: the pipeline form is newline-
   // delimited JSON sent as application/json, which a JSON parser would refuse.
