@@ -59,6 +59,28 @@ describe('requests the HTTP parser refuses', () => {
     await stillServes(edge, 'after the table');
   });
 
+  test('requests Node would answer with an empty body: a missing Host, an unknown Expect', async () => {
+    const noHost = await rawRequest(edge.port, 'GET /healthz HTTP/1.1\r\n\r\n');
+    assertRegistryError(noHost, 400, 'MALFORMED_REQUEST', 'HTTP/1.1 without Host');
+    // HTTP/1.0 has no Host requirement.
+    assert.equal((await rawRequest(edge.port, 'GET /healthz HTTP/1.0\r\n\r\n')).status, 200);
+    // An expectation the server does not know is ignored, not answered 417.
+    const expect = await rawRequest(edge.port, 'GET /healthz HTTP/1.1\r\nHost: x\r\nExpect: something-else\r\n\r\n');
+    assert.equal(expect.status, 200, JSON.stringify(expect));
+  });
+
+  test('streams carry the x-request-id too', async () => {
+    const token = await sign({ sub: 'rid' });
+    const connect = encodeURIComponent(JSON.stringify({ id: 1, connect: { token } }));
+    const sse = await StreamReader.open(`${edge.base}/connection/sse?cf_connect=${connect}`, { sse: true, headers: { accept: 'text/event-stream' } });
+    try {
+      assert.equal(sse.status, 200);
+      assert.match(sse.headers?.get('x-request-id') ?? '', /^[0-9a-f-]{36}$/);
+    } finally {
+      await sse.close();
+    }
+  });
+
   test('a parse error closes the connection', async () => {
     const client = await RawHttp.open(edge.port);
     try {
@@ -212,6 +234,10 @@ describe('the server API at the edge', () => {
     await assertApiError(await fetch(`${edge.base}/api/%ZZ`, { method: 'POST', headers: KEY }), 400, 107, '/api/%ZZ');
     await assertApiError(await fetch(`${edge.base}/api/${'m'.repeat(10_000)}`, { method: 'POST', headers: KEY }), 404, 104, '10,000-character method');
     await assertApiError(await fetch(`${edge.base}/api/%ZZ`, { method: 'POST' }), 400, 107, '/api/%ZZ without a key');
+    // Paths under /api that no route serves, and bodies refused there, answer in the same shape.
+    await assertApiError(await fetch(`${edge.base}/api/publish`, { headers: KEY }), 405, 107, 'GET /api/publish');
+    await assertApiError(await fetch(`${edge.base}/api/a/b`, { method: 'POST', headers: KEY }), 404, 104, 'POST /api/a/b');
+    await assertApiError(await fetch(`${edge.base}/api/a/b`, { method: 'OPTIONS', headers: { 'content-type': 'text/x-nothing' }, body: 'x' }), 404, 104, 'OPTIONS /api/a/b with a body');
     // The REST API under /api/v1 keeps the registry shape.
     const rest = await fetch(`${edge.base}/api/v1/channels/%ZZ`);
     assert.equal(((await rest.json()) as { error: { code: string } }).error.code, 'VALIDATION_FAILED');
