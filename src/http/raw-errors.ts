@@ -5,10 +5,9 @@
  * other error, then the connection is closed: after a parse error the byte stream cannot be
  * trusted for a next request.
  */
-import { randomUUID } from 'node:crypto';
-import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import { MycelError } from '../errors.js';
+import { writeRawJsonResponse } from '../lib/raw-http-response.js';
 import type { Logger } from '../log.js';
 
 /** Node's own parse and timeout error codes, mapped onto the registry. */
@@ -24,22 +23,9 @@ function errorOf(err: NodeJS.ErrnoException): MycelError {
   }
 }
 
-/**
- * Writes `error` as a complete HTTP/1.1 response with `Connection: close` and ends the socket
- * once it is flushed. Returns the request id it used.
- */
-export function writeRawError(socket: Socket, error: MycelError, requestId: string = randomUUID()): string {
-  const body = JSON.stringify(error.toBody());
-  const head = [
-    `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? 'Error'}`,
-    'content-type: application/json; charset=utf-8',
-    `content-length: ${Buffer.byteLength(body)}`,
-    `x-request-id: ${requestId}`,
-    'connection: close',
-  ];
-  // Destroy rather than end: a client still sending must not keep the socket half-open.
-  socket.write(`${head.join('\r\n')}\r\n\r\n${body}`, () => socket.destroy());
-  return requestId;
+/** Writes `error` as a complete HTTP/1.1 response and closes the socket; returns the request id it used. */
+export function writeRawError(socket: Socket, error: MycelError, requestId?: string): string {
+  return writeRawJsonResponse(socket, error.status, error.toBody(), requestId);
 }
 
 /** The part of Node's socket the server keeps for the response in flight. */

@@ -170,7 +170,7 @@ describe('HTTP edge properties', () => {
     const tchars = fc.stringMatching(/^[A-Za-z!#$%&'*+.^_`|~0-9-]{1,12}$/);
     const bytes = (max: number) => fc.uint8Array({ maxLength: max }).map((a) => Buffer.from(a).toString('latin1'));
     const target = fc.oneof(
-      fc.constantFrom('/', '/healthz', '/api/v1/channels', '/api/v1/session', '/api/info', '/api/%ZZ', '/emulation', '/connection/http_stream', '/connection/sse?cf_connect=%7B%7D', '/connection/websocket', '/nope', '*', 'http://evil.example/x', '//x', '/a b', `/${'x'.repeat(17_000)}`),
+      fc.constantFrom('/', '/healthz', '/connection/websocket', '/connection/uni_websocket', '/api/v1/channels', '/api/v1/session', '/api/info', '/api/%ZZ', '/emulation', '/connection/http_stream', '/connection/sse?cf_connect=%7B%7D', '/connection/websocket', '/nope', '*', 'http://evil.example/x', '//x', '/a b', `/${'x'.repeat(17_000)}`),
       bytes(40).map((b) => `/${b}`),
       paramValue.map((v) => `/api/v1/channels/${encode(v)}`),
     );
@@ -179,6 +179,7 @@ describe('HTTP edge properties', () => {
         'Content-Length: 5', 'Content-Length: -1', 'Content-Length: 99999999999999999999', 'Content-Length: 1, 2', 'Content-Length: abc', 'Content-Length: 0',
         'Transfer-Encoding: chunked', 'Transfer-Encoding: gzip', 'Transfer-Encoding: chunked, chunked', 'Content-Type: application/json', 'Content-Type: application/json; charset=utf-16',
         'Connection: close', 'Connection: keep-alive', 'Upgrade: websocket', 'Connection: Upgrade', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==', 'Sec-WebSocket-Version: 13',
+        'Upgrade: websocket\r\nConnection: Upgrade', 'Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==',
         'Expect: 100-continue', 'Expect: something-else', `X-API-Key: ${API_KEY}`, 'Authorization: Bearer x', 'Host: x', 'Host:', ' folded: header',
       ),
       fc.tuple(tchars, bytes(30)).map(([n, v]) => `${n}: ${v}`),

@@ -44,6 +44,9 @@ describe('requests the HTTP parser refuses', () => {
     { name: 'negative Content-Length', raw: 'POST /api/v1/session HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n', status: 400, code: 'MALFORMED_REQUEST', reason: 'HPE_INVALID_CONTENT_LENGTH' },
     { name: 'raw non-ASCII in the path', raw: 'GET /api/v1/caf\xe9 HTTP/1.1\r\nHost: x\r\n\r\n', status: 400, code: 'MALFORMED_REQUEST' },
     { name: 'binary garbage', raw: '\x00\x01\x02\r\n\r\n', status: 400, code: 'MALFORMED_REQUEST' },
+    { name: 'WebSocket upgrade without a key', raw: 'GET /connection/websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n', status: 400, code: 'MALFORMED_REQUEST' },
+    { name: 'upgrade to something else', raw: 'GET /connection/uni_websocket HTTP/1.1\r\nHost: x\r\nUpgrade: foo\r\nConnection: Upgrade\r\n\r\n', status: 400, code: 'MALFORMED_REQUEST' },
+    { name: 'upgrade on a path nobody serves', raw: 'GET /nothing HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n', status: 404, code: 'ROUTE_NOT_FOUND' },
     { name: 'bad percent-encoding (router)', raw: 'GET /api/v1/channels/%ZZ HTTP/1.1\r\nHost: x\r\n\r\n', status: 400, code: 'VALIDATION_FAILED' },
     { name: 'over-long path parameter (router)', raw: `GET /api/v1/channels/${'a'.repeat(500)} HTTP/1.1\r\nHost: x\r\n\r\n`, status: 400, code: 'VALIDATION_FAILED' },
   ];
