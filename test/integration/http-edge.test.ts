@@ -4,7 +4,8 @@
 // (or the server API's) and an x-request-id, and the server keeps serving other clients.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { bearer } from './http-harness.js';
+import { storageBackends } from '../helpers/storage.js';
+import { bearer, startHarness } from './http-harness.js';
 import { API_KEY, assertRegistryError, rawRequest, RawHttp, startEdge, type Edge } from './http-edge-harness.js';
 import { StreamReader } from './realtime-http-harness.js';
 import { sign } from './realtime-harness.js';
@@ -127,6 +128,24 @@ describe('request timeouts', () => {
       client.close();
     }
   }
+
+  test("the settings reach Node's server; headersTimeoutMs is capped at requestTimeoutMs", async () => {
+    assert.equal(edge.harness.app.server.requestTimeout, 600);
+    assert.equal(edge.harness.app.server.headersTimeout, 300);
+    const capped = await startHarness(storageBackends[0]!, { config: { server: { headersTimeoutMs: 5000, requestTimeoutMs: 2000 } } });
+    try {
+      assert.equal(capped.app.server.headersTimeout, 2000);
+    } finally {
+      await capped.close();
+    }
+    const defaults = await startHarness(storageBackends[0]!);
+    try {
+      assert.equal(defaults.app.server.requestTimeout, 30_000);
+      assert.equal(defaults.app.server.headersTimeout, 10_000);
+    } finally {
+      await defaults.close();
+    }
+  });
 
   test('headers that never end: 408 REQUEST_TIMEOUT after headersTimeoutMs', async () => {
     const { res, ms } = await stalled('GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ');
