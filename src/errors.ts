@@ -5,8 +5,9 @@
  * A retired code is never reused for another meaning.
  */
 export const ERROR_CODES = {
-  // Client mistakes in a request (400-429).
+  // Client mistakes in a request (400-431).
   VALIDATION_FAILED: { status: 400, message: 'The request is not valid' },
+  MALFORMED_REQUEST: { status: 400, message: 'The request is not valid HTTP/1.1' },
   BAD_JSON: { status: 400, message: 'The request body is not valid JSON' },
   BAD_CURSOR: { status: 400, message: 'The pagination cursor is not valid' },
   UNAUTHENTICATED: { status: 401, message: 'Authentication is required' },
@@ -20,12 +21,15 @@ export const ERROR_CODES = {
   LINK_NOT_FOUND: { status: 404, message: 'No such link' },
   REALTIME_SESSION_NOT_FOUND: { status: 404, message: 'No such realtime session on this node; reconnect' },
   METHOD_NOT_ALLOWED: { status: 405, message: 'The method is not allowed on this route' },
+  REQUEST_TIMEOUT: { status: 408, message: 'The request was not received in time' },
   CHANNEL_EXISTS: { status: 409, message: 'A channel with this name already exists' },
   LINK_EXISTS: { status: 409, message: 'This link already exists' },
   POST_DELETED: { status: 409, message: 'The post has been deleted' },
   BODY_TOO_LARGE: { status: 413, message: 'The request body is larger than the configured limit' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'The request body must be application/json' },
   RATE_LIMITED: { status: 429, message: 'Too many requests; try again later' },
+  TOO_MANY_CONNECTIONS: { status: 429, message: 'Too many connections from this address are still sending their request' },
+  HEADERS_TOO_LARGE: { status: 431, message: 'The request line and headers are larger than the server accepts' },
 
   // Server-side conditions (500-503).
   INTERNAL: { status: 500, message: 'Internal error' },

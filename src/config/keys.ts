@@ -46,6 +46,9 @@ const SPECS: readonly KeySpec[] = [
   { path: 'server.loginAttemptsPerMinute', env: 'MYCEL_LOGIN_ATTEMPTS_PER_MINUTE', meaning: 'Login attempts allowed per client address per minute; more get 429 `RATE_LIMITED`.' },
   { path: 'server.corsOrigins', env: 'MYCEL_CORS_ORIGINS', meaning: 'Browser origins (e.g. `https://app.example.com`) allowed to call the REST API and the realtime server API from another origin, comma-separated in the variable; `*` allows any. Credentials travel as bearer tokens (no cookies cross-origin). Empty: no CORS headers.' },
   { path: 'server.shutdownGraceSeconds', env: 'MYCEL_SHUTDOWN_GRACE_SECONDS', meaning: 'Seconds to wait for in-flight requests on SIGINT/SIGTERM before closing anyway.' },
+  { path: 'server.headersTimeoutMs', env: 'MYCEL_HEADERS_TIMEOUT_MS', meaning: 'Milliseconds a client may take to send the request line and headers (capped at `server.requestTimeoutMs`); a slower one gets 408 `REQUEST_TIMEOUT` and is disconnected.' },
+  { path: 'server.requestTimeoutMs', env: 'MYCEL_REQUEST_TIMEOUT_MS', meaning: 'Milliseconds a client may take to send a whole request, headers and body; a slower one gets 408 `REQUEST_TIMEOUT` and is disconnected. Streaming responses (SSE, HTTP-streaming) are not cut once their request is in. Raise it with `server.bodyLimit` for slow links.' },
+  { path: 'server.maxPendingConnectionsPerAddress', env: 'MYCEL_MAX_PENDING_CONNECTIONS_PER_ADDRESS', meaning: 'Connections one client address may hold open while they still send their request (headers or body); one more is answered 429 `TOO_MANY_CONNECTIONS` and closed. Connections that are being answered, streaming or upgraded to WebSocket do not count. `0` turns the limit off; behind a reverse proxy every client has the proxy\'s address.' },
 
   // database
   { path: 'database.url', env: 'MYCEL_DATABASE_URL', flag: '--database-url <url>', urlCredentials: true, meaning: '`sqlite` (a database file in the data dir), `:memory:` (nothing is kept), or a `postgres://` URL (e.g. `postgres://user:password@host:5432/db`).' },
@@ -55,6 +58,7 @@ const SPECS: readonly KeySpec[] = [
 
   // realtime
   { path: 'realtime.apiKey', env: 'MYCEL_API_KEY', secret: true, defaultNote: 'none', meaning: 'HS256 key that signs connection and subscription JWTs and guards the server API; at least 32 bytes (256 bits), e.g. `openssl rand -hex 32`.' },
+  { path: 'realtime.apiKeyFailuresPerMinute', env: 'MYCEL_API_KEY_FAILURES_PER_MINUTE', meaning: 'Server API requests with a missing or wrong key allowed per client address per minute (answered 401); more are answered 429 with code 111 until the minute is over. Requests with the right key are never limited.' },
   { path: 'realtime.redisUrl', env: 'MYCEL_REDIS_URL', urlCredentials: true, defaultNote: 'none (in-process)', meaning: 'Redis URL for the bus, history and presence shared by several instances of one node.' },
   { path: 'realtime.allowAnonymous', env: 'MYCEL_ALLOW_ANONYMOUS', meaning: 'Whether clients may connect without a connection token.' },
   { path: 'realtime.recoveryWindowSeconds', env: 'MYCEL_RECOVERY_WINDOW_SECONDS', meaning: 'How long, in seconds, a disconnected client may come back and recover what it missed.' },

@@ -86,6 +86,12 @@ export const configSchema = z
           .default([]),
         /** Seconds to wait for in-flight requests on shutdown. */
         shutdownGraceSeconds: z.number().int().min(0).max(600).default(10),
+        /** Milliseconds a client may take to send the request line and headers (never more than requestTimeoutMs). */
+        headersTimeoutMs: z.number().int().min(100).max(3_600_000).default(10_000),
+        /** Milliseconds a client may take to send a whole request, headers and body; a streaming response is not cut by it. */
+        requestTimeoutMs: z.number().int().min(100).max(3_600_000).default(30_000),
+        /** Connections one address may hold open while they still send a request; 0 turns the limit off. */
+        maxPendingConnectionsPerAddress: z.number().int().min(0).max(1_000_000).default(64),
       })
       .strict()
       .prefault({}),
@@ -106,6 +112,8 @@ export const configSchema = z
       .object({
         /** HS256 key that signs connection and subscription JWTs and guards the server API. */
         apiKey: z.string().min(1).optional(),
+        /** Requests with a wrong server API key allowed per client address per minute; more get 429. */
+        apiKeyFailuresPerMinute: z.number().int().min(1).max(100_000).default(20),
         /** Redis URL for the bus, history and presence shared by several instances. */
         redisUrl: z.string().min(1).optional(),
         allowAnonymous: z.boolean().default(false),

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import fastifyCookie from '@fastify/cookie';
 import fastifyRateLimit from '@fastify/rate-limit';
 import fastifySwagger from '@fastify/swagger';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import {
   createJsonSchemaTransform,
   createJsonSchemaTransformObject,
@@ -19,7 +20,10 @@ import { installAuth, ownerSessionResolver, SESSION_COOKIE, type ActorResolver }
 import type { HttpContext } from './context.js';
 import { installCors } from './cors.js';
 import { installCsrf } from './csrf.js';
-import { errorHandler, sendError } from './errors.js';
+import { errorHandler, frameworkErrorHandlerFor, MAX_PARAM_CHARS, sendError } from './errors.js';
+import { installJsonBodyParser } from './json-body.js';
+import { limitPendingConnections } from './pending-connections.js';
+import { clientErrorHandler } from './raw-errors.js';
 import { installHttpMetrics } from './metrics.js';
 import { installNotFound } from './not-found.js';
 import { packageVersion } from '../lib/package-version.js';
@@ -67,24 +71,51 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
   let closing = false;
   const isShuttingDown = (): boolean => closing || (options.isShuttingDown?.() ?? false);
 
+  const httpLog = log.child({ module: 'http' }, { serializers: { req: requestLogSerializer } });
+  const { requestTimeoutMs } = config.server;
+  // Node requires headersTimeout <= requestTimeout.
+  const headersTimeoutMs = Math.min(config.server.headersTimeoutMs, requestTimeoutMs);
   const app = Fastify({
     // URLs can carry secrets (?api_key=, ?cf_connect=): the request serializer takes them out.
-    loggerInstance: log.child({ module: 'http' }, { serializers: { req: requestLogSerializer } }),
+    loggerInstance: httpLog,
     bodyLimit: config.server.bodyLimit,
     genReqId: () => randomUUID(),
-    // `/api/v1/channels/` is `/api/v1/channels`, for every method.
-    routerOptions: { ignoreTrailingSlash: true },
     // Fastify's own 503 body is not ours; the onRequest hook below answers SHUTTING_DOWN instead.
     return503OnClosing: false,
-    // Malformed URLs (bad percent-encoding) and the like go through the same error mapping.
-    frameworkErrors: (err, request, reply) => errorHandler(err, request, reply),
+    // Node's timeouts cover receiving the request only (line, headers, body): a response that
+    // streams for hours (SSE, HTTP-streaming) is not cut once its request is in.
+    requestTimeout: requestTimeoutMs,
+    http: {
+      headersTimeout: headersTimeoutMs,
+      requestTimeout: requestTimeoutMs,
+      // Node looks for expired requests every 30 s by default, far too coarse for a 10 s limit.
+      connectionsCheckingInterval: Math.max(25, Math.min(1000, Math.floor(headersTimeoutMs / 4))),
+      // Node would answer a missing Host itself, with an empty 400; the onRequest hook below does it in the registry's shape.
+      requireHostHeader: false,
+    },
+    // `/api/v1/channels/` is `/api/v1/channels`, for every method.
+    routerOptions: { maxParamLength: MAX_PARAM_CHARS, ignoreTrailingSlash: true },
+    // Parse errors and timeouts Node answers before any route: the registry's body and a request id.
+    clientErrorHandler: clientErrorHandler(httpLog),
+    // Malformed URLs (bad percent-encoding, an over-long path parameter) go through the same
+    // error mapping, or through a prefix's own (the server API answers in its own shape).
+    frameworkErrors: (err, request, reply) => {
+      reply.header('x-request-id', request.id);
+      return (frameworkErrorHandlerFor(app, request.url) ?? errorHandler)(err, request, reply);
+    },
   }) as unknown as FastifyInstance;
+  limitPendingConnections(app.server, config.server.maxPendingConnectionsPerAddress, httpLog);
+  // Node answers an `Expect` other than 100-continue with an empty 417 unless someone listens;
+  // the expectation is ignored instead (RFC 9110 allows it) and the request served as usual.
+  app.server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => app.server.emit('request', req, res));
 
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
-  app.setErrorHandler(errorHandler);
+  // Errors of requests no route took (a body refused on an unknown path) answer in the path's own shape too.
+  app.setErrorHandler((err, request, reply) => (frameworkErrorHandlerFor(app, request.url) ?? errorHandler)(err as FastifyError, request, reply));
   // JSON only: a text/plain body is refused with 415 rather than reaching the schemas as a string.
   app.removeContentTypeParser('text/plain');
+  installJsonBodyParser(app);
   installNotFound(app);
 
   await app.register(fastifyCookie);
@@ -131,6 +162,12 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
   installHttpMetrics(app, metrics);
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
+    // Also on the raw response: streams (SSE, HTTP-streaming) take it over and write their own head.
+    reply.raw.setHeader('x-request-id', request.id);
+    if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
+      reply.header('connection', 'close');
+      return sendError(reply, new MycelError('MALFORMED_REQUEST', { reason: 'an HTTP/1.1 request must have a Host header' }));
+    }
     if (closing && !PROBES.has(request.url.split('?')[0] ?? '')) {
       reply.header('connection', 'close');
       return sendError(reply, new MycelError('SHUTTING_DOWN'));

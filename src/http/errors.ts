@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isMycelError, MycelError, type ErrorCode } from '../errors.js';
 
 /** The JSON every error reply carries. */
@@ -20,6 +20,14 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_BAD_URL: 'VALIDATION_FAILED',
   FST_ERR_MAX_PARAM_LENGTH: 'VALIDATION_FAILED',
   FST_ERR_NOT_FOUND: 'ROUTE_NOT_FOUND',
+};
+
+/** Longest path parameter the router accepts (fastify's `maxParamLength`); ids are 36. */
+export const MAX_PARAM_CHARS = 100;
+
+const FIXED_REASONS: Record<string, string> = {
+  FST_ERR_BAD_URL: 'the URL is not valid percent-encoding',
+  FST_ERR_MAX_PARAM_LENGTH: `a path parameter is longer than ${MAX_PARAM_CHARS} characters`,
 };
 
 /** Any other 4xx fastify or a plugin raises: keep it a client error, with the nearest code. */
@@ -64,7 +72,9 @@ export function toMycelError(err: unknown): { error: MycelError; internal: boole
   if (fe && typeof fe === 'object') {
     if (Array.isArray(fe.validation)) return { error: validationError(fe as FastifyError), internal: false };
     const byCode = typeof fe.code === 'string' ? FASTIFY_CODES[fe.code] : undefined;
-    if (byCode) return { error: new MycelError(byCode, { reason: fe.message }), internal: false };
+    // Fastify's message for these quotes the whole URL back (up to the 16 KiB header limit).
+    const fixed = typeof fe.code === 'string' ? FIXED_REASONS[fe.code] : undefined;
+    if (byCode) return { error: new MycelError(byCode, { reason: fixed ?? fe.message }), internal: false };
     const status = typeof fe.statusCode === 'number' ? fe.statusCode : 0;
     if (status >= 400 && status < 500) {
       return { error: new MycelError(STATUS_CODES[status] ?? 'VALIDATION_FAILED', { reason: fe.message }), internal: false };
@@ -91,4 +101,30 @@ export function errorHandler(err: unknown, request: FastifyRequest, reply: Fasti
     return sendError(reply, new MycelError(error.code, { requestId: request.id }));
   }
   return sendError(reply, error);
+}
+
+/**
+ * Answers, in some path's own error shape, what no route of that path got to answer: a bad URL
+ * (a FastifyError, FST_ERR_BAD_URL or FST_ERR_MAX_PARAM_LENGTH) or no route for the method
+ * and path (a MycelError, ROUTE_NOT_FOUND or METHOD_NOT_ALLOWED).
+ */
+export type FrameworkErrorHandler = (err: FastifyError | MycelError, request: FastifyRequest, reply: FastifyReply) => FastifyReply;
+
+// By the node:http server, which the root instance and every plugin scope share.
+const frameworkErrorScopes = new WeakMap<object, Array<{ matches: (url: string) => boolean; handler: FrameworkErrorHandler }>>();
+
+/**
+ * Bad URLs are refused by the router before any route or hook, so a plugin cannot catch them
+ * with its own error handler: it registers here instead (the server API does, to answer in
+ * its numeric-code shape).
+ */
+export function handleFrameworkErrors(app: FastifyInstance, matches: (url: string) => boolean, handler: FrameworkErrorHandler): void {
+  const scopes = frameworkErrorScopes.get(app.server) ?? [];
+  scopes.push({ matches, handler });
+  frameworkErrorScopes.set(app.server, scopes);
+}
+
+/** The handler registered for `url`, if any. */
+export function frameworkErrorHandlerFor(app: FastifyInstance, url: string): FrameworkErrorHandler | undefined {
+  return frameworkErrorScopes.get(app.server)?.find((scope) => scope.matches(url))?.handler;
 }

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { MycelError } from '../errors.js';
-import { sendError } from './errors.js';
+import { frameworkErrorHandlerFor, sendError, type FrameworkErrorHandler } from './errors.js';
 
 /** A route pattern as a regular expression over the path: `:param` matches one segment, `*` the rest. */
 function patternToRegExp(url: string): RegExp {
@@ -40,11 +40,13 @@ export function installNotFound(app: FastifyInstance): void {
     const path = request.url.split('?')[0] ?? '/';
     const allowed = new Set<string>();
     for (const { re, methods } of routes) if (re.test(path)) for (const m of methods) allowed.add(m);
+    // A path with an error shape of its own (the server API's) answers in it.
+    const scoped: FrameworkErrorHandler = frameworkErrorHandlerFor(app, request.url) ?? ((err, _request, r) => sendError(r, err as MycelError));
     if (allowed.size > 0 && !allowed.has(request.method)) {
       const allow = [...allowed].sort();
       reply.header('allow', allow.join(', '));
-      return sendError(reply, new MycelError('METHOD_NOT_ALLOWED', { method: request.method, allow }));
+      return scoped(new MycelError('METHOD_NOT_ALLOWED', { method: request.method, allow }), request, reply);
     }
-    return sendError(reply, new MycelError('ROUTE_NOT_FOUND', { method: request.method, path: path.slice(0, 512) }));
+    return scoped(new MycelError('ROUTE_NOT_FOUND', { method: request.method, path: path.slice(0, 512) }), request, reply);
   });
 }

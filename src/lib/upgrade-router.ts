@@ -1,5 +1,7 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { MycelError } from '../errors.js';
+import { writeRawJsonResponse } from './raw-http-response.js';
 
 export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
 
@@ -7,7 +9,7 @@ const routers = new WeakMap<Server, Map<string, UpgradeHandler>>();
 
 /** Refuses an upgrade on a path nobody serves, so the client is not left hanging. */
 function refuse(socket: Duplex): void {
-  socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+  writeRawJsonResponse(socket, 404, new MycelError('ROUTE_NOT_FOUND').toBody());
 }
 
 /**

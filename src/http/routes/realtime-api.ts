@@ -10,12 +10,18 @@
  * history. Every answer is JSON (cent.js calls `res.json()` on whatever comes back): API errors
  * are HTTP 200 with `{"error"}`, as in Centrifugo; a missing or wrong key is 401, a body that is
  * not JSON 400, one over the body limit 413, an unknown method 404 — all with an `{"error"}`
- * body in the same shape.
+ * body in the same shape. So are the answers the router gives before any of this (a URL with
+ * bad percent-encoding: 400/107; a method name over 100 characters: 404/104), a body in a
+ * charset other than UTF-8 (415/107), a JSON object with a repeated key (400/107), and more
+ * than realtime.apiKeyFailuresPerMinute wrong keys from one address in a minute (429/111).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
+import fastifyRateLimit from '@fastify/rate-limit';
 import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { ERRORS } from '../../realtime/protocol/codes.js';
 import { ServerApi, type ApiReply } from '../../realtime/server-api.js';
+import { handleFrameworkErrors } from '../errors.js';
+import { charsetRefusal, duplicateKeyRefusal } from '../json-body.js';
 
 export interface RealtimeApiDeps {
   api: ServerApi;
@@ -23,6 +29,8 @@ export interface RealtimeApiDeps {
   apiKey: string | undefined;
   /** Largest request body accepted, in bytes. */
   bodyLimit: number;
+  /** Requests with a missing or wrong key allowed per client address per minute (default 20). */
+  keyFailuresPerMinute?: number | undefined;
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8';
@@ -81,11 +89,19 @@ type Parsed = { ok: true; value: unknown } | { ok: false; message: string };
 function parseBody(body: unknown): Parsed {
   const text = typeof body === 'string' ? body : '';
   if (text.trim() === '') return { ok: true, value: {} };
+  let value: unknown;
   try {
-    return { ok: true, value: JSON.parse(text) as unknown };
+    value = JSON.parse(text) as unknown;
   } catch {
     return { ok: false, message: 'bad request: the body is not valid JSON' };
   }
+  const duplicate = duplicateKeyRefusal(text);
+  return duplicate === null ? { ok: true, value } : { ok: false, message: `bad request: ${duplicate.message}` };
+}
+
+/** The server API's paths: /api and below, but not the REST API under /api/v1. */
+export function isServerApiUrl(url: string): boolean {
+  return /^\/api(?:[/?]|$)/.test(url) && !/^\/api\/v1(?:[/?]|$)/.test(url);
 }
 
 function statusOf(reply: ApiReply): number {
@@ -96,10 +112,33 @@ function statusOf(reply: ApiReply): number {
 export const realtimeApiRoutes: FastifyPluginAsync<RealtimeApiDeps> = async (app, deps) => {
   const { api, apiKey, bodyLimit } = deps;
 
+  // The router refuses a bad URL before any hook: answer it in this API's shape too. Nothing
+  // is revealed to a caller without a key: the method names are public (docs/protocol.md).
+  // So do paths under /api that no route serves (GET /api/publish, POST /api/a/b).
+  handleFrameworkErrors(app, isServerApiUrl, (err, _request, reply) => {
+    switch (err.code) {
+      case 'FST_ERR_BAD_URL':
+        return sendApiError(reply, 400, ERRORS.badRequest.code, 'bad request: the URL is not valid percent-encoding');
+      case 'METHOD_NOT_ALLOWED':
+        return sendApiError(reply, 405, ERRORS.badRequest.code, 'bad request: the server API takes POST only');
+      default:
+        return sendApiError(reply, 404, ERRORS.methodNotFound.code, ERRORS.methodNotFound.message);
+    }
+  });
+
   // Bodies are read as text whatever their Content-Type: the pipeline form is newline-
   // delimited JSON sent as application/json, which a JSON parser would refuse.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => done(null, body));
+  app.addContentTypeParser('*', { parseAs: 'string' }, (request, body, done) => {
+    const charset = charsetRefusal(request);
+    if (charset !== null) done(Object.assign(new Error(charset), { statusCode: 415 }), undefined);
+    else done(null, body);
+  });
+
+  // Wrong keys are counted per client address with the same limiter as logins; right keys
+  // never are, so a flood of bad guesses cannot lock out the servers that hold the key.
+  if (!app.hasDecorator('createRateLimit')) await app.register(fastifyRateLimit, { global: false });
+  const countKeyFailure = app.createRateLimit({ max: deps.keyFailuresPerMinute ?? 20, timeWindow: 60_000 });
 
   app.setErrorHandler((err: FastifyError, request, reply) => {
     if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
@@ -114,14 +153,21 @@ export const realtimeApiRoutes: FastifyPluginAsync<RealtimeApiDeps> = async (app
   // Before the body is read: an unauthenticated caller cannot make us parse a large one.
   app.addHook('onRequest', async (request, reply) => {
     const why = refusal(request, apiKey);
-    if (why !== null) return sendApiError(reply, 401, ERRORS.unauthorized.code, why);
-    return undefined;
+    if (why === null) return undefined;
+    const limit = await countKeyFailure(request);
+    if (!limit.isAllowed && limit.isExceeded) {
+      reply.header('retry-after', String(limit.ttlInSeconds));
+      return sendApiError(reply, 429, ERRORS.tooManyRequests.code, `too many requests with a wrong API key from this address; retry in ${limit.ttlInSeconds} s`);
+    }
+    return sendApiError(reply, 401, ERRORS.unauthorized.code, why);
   });
 
   const routeOptions = { bodyLimit, config: { auth: 'none' as const } };
 
   app.post('/api', routeOptions, async (request, reply) => {
     const text = typeof request.body === 'string' ? request.body : '';
+    const duplicate = duplicateKeyRefusal(text);
+    if (duplicate !== null) return sendApiError(reply, 400, ERRORS.badRequest.code, `bad request: ${duplicate.message}`);
     const replies = await api.pipeline(text);
     // No trailing newline: cent.js splits the text on "\n" and parses every piece.
     return reply.code(200).type(JSON_TYPE).send(replies.map((r) => JSON.stringify(r)).join('\n'));

@@ -37,6 +37,7 @@ import { SSE, SSE_CONNECT_PARAMS } from '../../realtime/transports/sse.js';
 import { serveUniResponseStream, uniConnectCommand } from '../../realtime/transports/unidirectional.js';
 import { attachUniWebSocket } from '../../realtime/transports/uni-websocket.js';
 import { errorHandler, sendError } from '../errors.js';
+import { charsetRefusal } from '../json-body.js';
 import { realtimeApiRoutes } from './realtime-api.js';
 
 export interface RealtimeRoutesDeps {
@@ -44,7 +45,7 @@ export interface RealtimeRoutesDeps {
   /** The node's config (FrozenConfig or Config): server.bodyLimit bounds API bodies, realtime.apiKey guards the API. */
   config: {
     readonly server: { readonly bodyLimit: number };
-    readonly realtime: { readonly apiKey?: string | undefined };
+    readonly realtime: { readonly apiKey?: string | undefined; readonly apiKeyFailuresPerMinute?: number | undefined };
   };
   /** Logger of the server API; default: the app's. */
   log?: Logger;
@@ -106,7 +107,11 @@ const connectionRoutes: FastifyPluginAsync<{ realtime: RealtimeNode; closeGraceM
   // The client sends application/json, but bodies are read as text: the session parses the
   // connect command itself (a malformed one is disconnect 3501, as on WebSocket).
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => done(null, body));
+  app.addContentTypeParser('*', { parseAs: 'string' }, (request, body, done) => {
+    const charset = charsetRefusal(request);
+    if (charset !== null) done(new MycelError('UNSUPPORTED_MEDIA_TYPE', { reason: charset }), undefined);
+    else done(null, body);
+  });
   // With CORS headers, so a browser client sees e.g. a 413 as a refused command, not a network error.
   app.setErrorHandler((err, request, reply) => errorHandler(err, request, reply.headers(corsHeaders())));
 
@@ -198,7 +203,12 @@ export const realtimeRoutes: FastifyPluginAsync<RealtimeRoutesDeps> = async (app
   const { realtime, config } = deps;
   const closeGraceMs = deps.closeGraceMs ?? 1000;
   const api = new ServerApi(realtime, { log: deps.log ?? (app.log as unknown as Logger) });
-  await app.register(realtimeApiRoutes, { api, apiKey: config.realtime.apiKey, bodyLimit: config.server.bodyLimit });
+  await app.register(realtimeApiRoutes, {
+    api,
+    apiKey: config.realtime.apiKey,
+    bodyLimit: config.server.bodyLimit,
+    keyFailuresPerMinute: config.realtime.apiKeyFailuresPerMinute,
+  });
   await app.register(connectionRoutes, { realtime, closeGraceMs });
   if (deps.uniWebSocket ?? true) {
     const uni = attachUniWebSocket(app.server, realtime, { path: REALTIME_PATHS.uniWebSocket });

@@ -5,6 +5,9 @@
  */
 import type { Server } from 'node:http';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import type { Duplex } from 'node:stream';
+import { MycelError } from '../../errors.js';
+import { writeRawJsonResponse } from '../../lib/raw-http-response.js';
 import { routeUpgrade } from '../../lib/upgrade-router.js';
 import type { ClientConnection } from '../client-connection.js';
 import type { ConnectionMeta } from '../transport.js';
@@ -67,6 +70,10 @@ export function serveWebSocketEndpoint(
     maxPayload,
     // Only the JSON protocol is spoken; a client that insists on protobuf gets no subprotocol and fails.
     handleProtocols: () => false,
+  });
+  // A handshake ws refuses (no key, wrong version, not GET) is answered in the registry's shape, not ws's text/html.
+  wss.on('wsClientError', (err: Error, socket: Duplex) => {
+    writeRawJsonResponse(socket, 400, new MycelError('MALFORMED_REQUEST', { reason: err.message }).toBody());
   });
   const sockets = new Map<WebSocket, ClientConnection>();
 
