@@ -90,10 +90,15 @@ export function serveWebSocketEndpoint(
   };
   // The upgrade request is read here and not captured by any closure that lives as long as the
   // socket: closures sharing its scope would keep req and its headers alive (~1.3 KB per connection).
-  const unroute = routeUpgrade(server, path, (req, socket, head) => {
-    const meta = connectionMeta(req);
-    wss.handleUpgrade(req, socket, head, (ws) => accept(ws, meta));
-  });
+  const unroute = routeUpgrade(
+    server,
+    path,
+    (req, socket, head) => {
+      const meta = connectionMeta(req);
+      wss.handleUpgrade(req, socket, head, (ws) => accept(ws, meta));
+    },
+    (socket) => writeRawJsonResponse(socket, 404, new MycelError('ROUTE_NOT_FOUND').toBody()),
+  );
 
   return {
     sockets,
