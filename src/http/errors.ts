@@ -41,24 +41,47 @@ const STATUS_CODES: Record<number, ErrorCode> = {
   429: 'RATE_LIMITED',
 };
 
-/** Where a schema error sits in the request, and the field path inside it. */
-function fieldOf(location: string, issue: ValidationIssue): string {
+/**
+ * The path of a schema error inside its location ('' when the location as a whole is wrong).
+ * zod reports unknown keys on the parent object; name the keys themselves.
+ */
+function innerPath(issue: ValidationIssue): string {
   const path = (issue.instancePath ?? '').replace(/^\//, '').replace(/\//g, '.');
-  // zod reports unknown keys on the parent object; name the keys themselves.
   const keys = issue.params?.keys;
   if (Array.isArray(keys) && keys.length > 0) return keys.map((k) => (path ? `${path}.${String(k)}` : String(k))).join(',');
-  return path || location;
+  return path;
 }
 
+/** A JSON type with its article: `a string`, `an array`, `a JSON object`. */
+function typeName(type: string): string {
+  if (type === 'object') return 'a JSON object';
+  if (type === 'NaN') return 'a number';
+  return `${/^[aeiou]/.test(type) ? 'an' : 'a'} ${type}`;
+}
+
+/** zod's wording, made plain where it is cryptic (a missing field reads "received undefined"). */
+function plainMessage(message: string | undefined): string {
+  if (message === undefined) return 'is not valid';
+  if (/expected \w+, received undefined$/.test(message)) return 'is required';
+  const wrongType = /^Invalid input: expected (\w+), received (\w+)$/.exec(message);
+  if (wrongType) return `must be ${typeName(wrongType[1]!)}, not ${typeName(wrongType[2]!)}`;
+  return message;
+}
+
+/**
+ * A schema error names its place unambiguously: `body` is the request body as a whole,
+ * `body.body` the field `body` inside it, `querystring.limit` a query parameter.
+ * `details.path` is that full path; `details.field` the part inside the location ('' for the whole).
+ */
 function validationError(err: FastifyError): MycelError {
   const location = err.validationContext ?? 'request';
-  const issues = (err.validation ?? []).map((issue: ValidationIssue) => ({
-    field: fieldOf(location, issue),
-    message: issue.message ?? 'is not valid',
-  }));
+  const issues = (err.validation ?? []).map((issue: ValidationIssue) => {
+    const field = innerPath(issue);
+    return { field, path: field ? `${location}.${field}` : location, message: plainMessage(issue.message) };
+  });
   const first = issues[0];
-  const message = first ? `${first.field === location ? location : `${location}.${first.field}`}: ${first.message}` : undefined;
-  return new MycelError('VALIDATION_FAILED', { location, field: first?.field ?? location, issues }, message);
+  const message = first ? `${first.path}: ${first.message}` : undefined;
+  return new MycelError('VALIDATION_FAILED', { location, field: first?.field ?? '', path: first?.path ?? location, issues }, message);
 }
 
 /**

@@ -94,9 +94,17 @@ export function pageOf<T extends z.ZodType>(item: T) {
   return z.object({ items: z.array(item), nextCursor: z.string().nullable() });
 }
 
+const PAGE_SIZE_RULE = `must be an integer from 1 to ${LIMITS.pageSize.max}`;
+
 export const pageQuery = z.object({
   cursor: z.string().min(1).max(1024).optional().describe('nextCursor of the previous page'),
-  limit: z.coerce.number().int().min(1).max(LIMITS.pageSize.max).optional().describe(`Items per page (default ${LIMITS.pageSize.default})`),
+  limit: z.coerce
+    .number({ error: PAGE_SIZE_RULE })
+    .int({ error: PAGE_SIZE_RULE })
+    .min(1, { error: PAGE_SIZE_RULE })
+    .max(LIMITS.pageSize.max, { error: PAGE_SIZE_RULE })
+    .optional()
+    .describe(`Items per page (default ${LIMITS.pageSize.default})`),
 });
 
 /** A response with no body (204). */

@@ -381,7 +381,9 @@ describe('authorisation matrix (mycel serve on SQLite)', () => {
         '',
       ].join('\n'),
     );
-    node = await startMycel({}, ['--config', config]);
+    // Every cell without the key is a wrong-key request: the per-address limit on those would
+    // turn later cells into 429 (the limit itself is tested in http-edge.test.ts).
+    node = await startMycel({ MYCEL_API_KEY_FAILURES_PER_MINUTE: '100000' }, ['--config', config]);
     ownerToken = await login();
     const user = await signJwt({ sub: 'matrix-user' }, 3600);
     Object.assign(tokens, {

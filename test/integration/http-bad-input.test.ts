@@ -22,7 +22,18 @@ const TEN_MB = 10 * 1024 * 1024;
 const auth = (c: Ctx) => bearer(c.token);
 const authJson = (c: Ctx) => ({ ...bearer(c.token), 'content-type': 'application/json' });
 
+/** The error's message and details.path, for scenarios that check where a problem is said to be. */
+const said = (res: { json(): unknown }) => {
+  const e = (res.json() as { error: { message: string; details: { path: string; field: string } } }).error;
+  return { message: e.message, path: e.details.path, field: e.details.field };
+};
+
 const rows: Scenario<Ctx>[] = [
+  // Where: the body as a whole (`body`) is never confused with its field `body` (`body.body`).
+  { name: 'post body field of wrong type', method: 'POST', url: (c) => `/api/v1/channels/${c.channelId}/posts`, headers: auth, json: { body: 123 }, expectStatus: 400, expectCode: 'VALIDATION_FAILED', check: (res) => assert.deepEqual(said(res), { message: 'body.body: must be a string, not a number', path: 'body.body', field: 'body' }) },
+  { name: 'post request body is an array', method: 'POST', url: (c) => `/api/v1/channels/${c.channelId}/posts`, headers: auth, json: [1, 2], expectStatus: 400, expectCode: 'VALIDATION_FAILED', check: (res) => assert.deepEqual(said(res), { message: 'body: must be a JSON object, not an array', path: 'body', field: '' }) },
+  { name: 'post body field missing', method: 'POST', url: (c) => `/api/v1/channels/${c.channelId}/posts`, headers: auth, json: {}, expectStatus: 400, expectCode: 'VALIDATION_FAILED', check: (res) => assert.deepEqual(said(res), { message: 'body.body: is required', path: 'body.body', field: 'body' }) },
+  { name: 'limit is not a number says what a valid limit is', url: '/api/v1/channels?limit=abc', headers: auth, expectStatus: 400, expectCode: 'VALIDATION_FAILED', check: (res) => assert.equal(said(res).message, 'querystring.limit: must be an integer from 1 to 1000') },
   // Wrong types, missing and unknown fields.
   { name: 'channel name of wrong type', method: 'POST', url: '/api/v1/channels', headers: auth, json: { name: 5 }, expectStatus: 400, expectCode: 'VALIDATION_FAILED', check: (res) => assert.equal((res.json() as { error: { details: { field: string } } }).error.details.field, 'name') },
   { name: 'channel name missing', method: 'POST', url: '/api/v1/channels', headers: auth, json: { description: 'x' }, expectStatus: 400, expectCode: 'VALIDATION_FAILED', check: (res) => assert.equal((res.json() as { error: { details: { field: string } } }).error.details.field, 'name') },
