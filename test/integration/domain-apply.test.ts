@@ -291,6 +291,33 @@ for (const backend of storageBackends) {
       assert.match(gone.reason, /link .* missing from the tables/);
     });
 
+    test('verifyContent beside a writer: a write while the tables are read is caught up with, not reported as a mismatch', async () => {
+      await populate();
+      let writes = 0;
+      // A reader that lets the node write while the live digest is half read, twice.
+      const live = new Proxy(core.storage, {
+        get(target, prop, receiver) {
+          if (prop === 'scanPosts') {
+            return async (after: string | null, limit: number) => {
+              const page = await target.scanPosts(after, limit);
+              if (writes < 2) {
+                writes++;
+                await core.operator.createPost(OWNER, { channel: 'apply:a', body: `written during verify ${writes}` });
+              }
+              return page;
+            };
+          }
+          const value: unknown = Reflect.get(target, prop, receiver);
+          return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+        },
+      });
+      const verdict = await verifyContent(live, await freshScratch());
+      assert.equal(writes, 2);
+      assert.ok(verdict.ok, JSON.stringify(verdict));
+      assert.equal(verdict.changes, (await core.storage.readChangeHead()).serial);
+      assert.equal(verdict.digest.posts.count, 6);
+    });
+
     test('a bad change is a typed error and applies nothing', async () => {
       const ch = await core.operator.createChannel(OWNER, { name: 'apply:bad' });
       const post = await core.operator.createPost(OWNER, { channelId: ch.id, body: 'hello' });
