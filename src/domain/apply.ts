@@ -27,7 +27,8 @@ import {
  * (the caller's transaction rolls back); nothing is skipped silently.
  *
  * Applying the same change again is a no-op, decided by entity id and updatedAt:
- * - *.created: an entity with that id exists already → nothing to do;
+ * - *.created: an entity with that id exists already → nothing to do (if it is the same
+ *   entity: its fields that never change must match, else the id is taken by another);
  * - *.deleted: no entity with that id → nothing to do;
  * - channel.updated, post.edited: the stored row is newer (updatedAt greater) → nothing to do;
  *   an equal updatedAt applies again, which writes the same values (two updates within one
@@ -158,6 +159,8 @@ function checkOrigin(change: Change, entity: { originNodeId: string }, kind: str
 
 /** Fields of a post that no edit or delete changes. */
 const POST_FIXED = ['channelId', 'seq', 'author', 'originNodeId', 'createdAt'] as const;
+/** A link never changes. */
+const LINK_FIXED = ['fromPostId', 'toPostId', 'label', 'originNodeId', 'createdAt'] as const;
 /** Fields of a channel that no update changes. */
 const CHANNEL_FIXED = ['name', 'namespace', 'originNodeId', 'createdAt'] as const;
 
@@ -170,7 +173,8 @@ function checkFixed<T, K extends keyof T & string>(change: Change, kind: string,
 async function channelCreated(tx: StorageTx, change: Change, { channel }: Payload<'channel.created'>): Promise<void> {
   checkChannel(change, channel);
   checkOrigin(change, channel, 'channel');
-  if (await tx.getChannel(channel.id)) return;
+  const existing = await tx.getChannel(channel.id);
+  if (existing) return checkFixed(change, 'channel', existing, channel, CHANNEL_FIXED);
   const named = await tx.getChannelByName(channel.name);
   if (named) throw invalid(change, `the name ${channel.name} belongs to channel ${named.id}`);
   if (channel.lastSeq !== 0) throw invalid(change, 'channel.lastSeq of a new channel must be 0');
@@ -199,7 +203,8 @@ async function postCreated(tx: StorageTx, change: Change, payload: Payload<'post
   checkPost(change, post);
   checkOrigin(change, post, 'post');
   if (idempotencyKey !== undefined) checked(change, 'idempotencyKey', () => checkIdempotencyKey(idempotencyKey));
-  if (await tx.getPost(post.id)) return;
+  const existing = await tx.getPost(post.id);
+  if (existing) return checkFixed(change, 'post', existing, post, POST_FIXED);
   const channel = await tx.getChannel(post.channelId);
   if (!channel) throw invalid(change, `channel ${post.channelId} does not exist`);
   if (channel.name !== channelName) throw invalid(change, `channel ${post.channelId} is named ${channel.name}, not ${channelName}`);
@@ -228,7 +233,8 @@ async function postChanged(tx: StorageTx, change: Change, post: Post, deleted: b
 async function linkCreated(tx: StorageTx, change: Change, { link }: Payload<'link.created'>): Promise<void> {
   checked(change, 'link.label', () => checkLabel(link.label));
   checkOrigin(change, link, 'link');
-  if (await tx.getLink(link.id)) return;
+  const existing = await tx.getLink(link.id);
+  if (existing) return checkFixed(change, 'link', existing, link, LINK_FIXED);
   for (const postId of [link.fromPostId, link.toPostId]) {
     if (!(await tx.getPost(postId))) throw invalid(change, `post ${postId} does not exist`);
   }

@@ -357,6 +357,9 @@ for (const backend of storageBackends) {
       await refused(edited, 'CHANGE_INVALID', /does not exist/);
       await refused({ ...edited, payload: { post: { ...post, seq: 9, body: 'edited', edited: true } } }, 'CHANGE_INVALID', /post\.seq differs/);
       await refused({ ...created, type: 'link.created', payload: { link: { id: newId(), fromPostId: post.id, toPostId: newId(), label: '', originNodeId: nodeId, createdAt: 1 } } }, 'CHANGE_INVALID', /does not exist/);
+      // An id that is taken by another entity is not "already applied".
+      await refused(postOf({ seq: 2 }), 'CHANGE_INVALID', /post\.seq differs/);
+      await refused({ ...created, payload: { channel: { ...(created.payload.channel as object), createdAt: 1 } } }, 'CHANGE_INVALID', /channel\.createdAt differs/);
       // A payload that is not even an object.
       await refused({ ...created, payload: null as unknown as Record<string, unknown> }, 'CHANGE_INVALID');
     });
