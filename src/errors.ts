@@ -27,6 +27,8 @@ export const ERROR_CODES = {
   POST_DELETED: { status: 409, message: 'The post has been deleted' },
   BODY_TOO_LARGE: { status: 413, message: 'The request body is larger than the configured limit' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'The request body must be application/json' },
+  CHANGE_UNSUPPORTED: { status: 422, message: 'This node does not know the change type or payload version' },
+  CHANGE_INVALID: { status: 422, message: 'The change cannot be applied' },
   RATE_LIMITED: { status: 429, message: 'Too many requests; try again later' },
   TOO_MANY_CONNECTIONS: { status: 429, message: 'Too many connections from this address are still sending their request' },
   HEADERS_TOO_LARGE: { status: 431, message: 'The request line and headers are larger than the server accepts' },

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { registerConfigCommand } from './commands/config.js';
+import { registerDigestCommand } from './commands/digest.js';
 import { registerInfoCommand } from './commands/info.js';
 import { registerInitCommand } from './commands/init.js';
 import { registerOwnerCommand } from './commands/owner.js';
@@ -28,6 +29,7 @@ registerInitCommand(program);
 registerInfoCommand(program);
 registerConfigCommand(program);
 registerVerifyCommand(program);
+registerDigestCommand(program);
 registerOwnerCommand(program);
 
 program.parseAsync(process.argv).catch(exitWithError);

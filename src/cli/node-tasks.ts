@@ -1,9 +1,12 @@
 import type { Config } from '../config/index.js';
 import { resolveDataDir } from '../config/index.js';
 import { verifyChain } from '../domain/changelog.js';
+import { contentDigest, formatDigest } from '../domain/digest.js';
+import { verifyContent, type ContentVerdict } from '../domain/verify-content.js';
 import type { NodeCore } from '../domain/node-core.js';
 import { createLogger } from '../log.js';
 import { openCoreFromConfig } from '../node/assemble.js';
+import { createStorage } from '../storage/index.js';
 import { assertNodeExists } from '../storage/node-presence.js';
 
 /** Opens the node's database and identity for a one-shot command; logs go to stderr. */
@@ -55,20 +58,82 @@ export async function runInfo(config: Config, options: { json?: boolean }): Prom
   });
 }
 
-/** `mycel verify`: checks the change log's hash chain; exit code 1 when it is broken. */
+/**
+ * `mycel verify`: checks the change log's hash chain, then that the tables are what the log
+ * says (the log replayed into a scratch in-memory database, digests compared, the first
+ * differing entity named); exit code 1 when either fails.
+ */
 export async function runVerify(config: Config, options: { json?: boolean }): Promise<number> {
   const existing = await requireNode(config);
+  const progress = !options.json && process.stderr.isTTY;
   const code = await openForCommand(existing, async (core) => {
-    const verdict = await verifyChain(core.storage, {
+    const chain = await verifyChain(core.storage, {
       onProgress: (checked) => {
-        if (!options.json && process.stderr.isTTY) process.stderr.write(`\rchecked ${checked} changes`);
+        if (progress) process.stderr.write(`\rchecked ${checked} changes`);
       },
     });
-    if (!options.json && process.stderr.isTTY) process.stderr.write('\n');
-    if (options.json) process.stdout.write(`${JSON.stringify(verdict)}\n`);
-    else if (verdict.ok) process.stdout.write(`ok: ${verdict.count} changes verify (head ${verdict.headHash})\n`);
-    else process.stdout.write(`broken: first bad serial ${verdict.firstBadSerial}: ${verdict.reason} (${verdict.count} changes verified before it)\n`);
-    return verdict.ok ? 0 : 1;
+    if (progress) process.stderr.write('\n');
+    const content = chain.ok ? await checkContent(core, progress) : null;
+    const ok = chain.ok && content !== null && content.ok;
+    if (options.json) {
+      process.stdout.write(`${JSON.stringify({ ...chain, ok, chainOk: chain.ok, content: content && contentJson(content) })}\n`);
+      return ok ? 0 : 1;
+    }
+    if (!chain.ok) {
+      process.stdout.write(`broken: first bad serial ${chain.firstBadSerial}: ${chain.reason} (${chain.count} changes verified before it)\n`);
+      process.stdout.write('tables not compared: the log does not verify\n');
+      return 1;
+    }
+    process.stdout.write(`ok: ${chain.count} changes verify (head ${chain.headHash})\n`);
+    if (content!.ok) {
+      process.stdout.write(`ok: the tables match the log (${formatDigest(content!.digest)})\n`);
+      return 0;
+    }
+    process.stdout.write(`mismatch: ${content!.reason}\n`);
+    const d = content!.difference;
+    if (d) {
+      for (const field of d.problem === 'differs' ? d.fields : []) {
+        process.stdout.write(`  ${field}: tables ${JSON.stringify(d.left?.[field])}, log ${JSON.stringify(d.right?.[field])}\n`);
+      }
+    }
+    if (content!.live && content!.rebuilt) {
+      process.stdout.write(`  tables ${formatDigest(content!.live)}\n  log    ${formatDigest(content!.rebuilt)}\n`);
+    }
+    return 1;
   });
   return code ?? 0;
+}
+
+/** Replays the log into a scratch in-memory database and compares it with the live tables. */
+async function checkContent(core: NodeCore, progress: boolean): Promise<ContentVerdict> {
+  const scratch = createStorage({ url: ':memory:', dataDir: '' });
+  try {
+    await scratch.migrate();
+    const verdict = await verifyContent(core.storage, scratch, {
+      onProgress: (phase, done) => {
+        if (progress) process.stderr.write(phase === 'replay' ? `\rreplayed ${done} changes` : `\rcomparing the tables with the log (${done} changes)\n`);
+      },
+    });
+    return verdict;
+  } finally {
+    await scratch.close();
+  }
+}
+
+/** The content verdict as `mycel verify --json` prints it: the difference says which side is which. */
+function contentJson(v: ContentVerdict): Record<string, unknown> {
+  if (v.ok) return v;
+  const { difference, ...rest } = v;
+  if (!difference) return rest;
+  const { left, right, ...where } = difference;
+  return { ...rest, difference: { ...where, tables: left, log: right } };
+}
+
+/** `mycel digest`: the canonical digest of the node's replicated content, on one line. */
+export async function runDigest(config: Config, options: { json?: boolean }): Promise<void> {
+  const existing = await requireNode(config);
+  await openForCommand(existing, async (core) => {
+    const digest = await contentDigest(core.storage);
+    process.stdout.write(options.json ? `${JSON.stringify(digest)}\n` : `${formatDigest(digest)}\n`);
+  });
 }

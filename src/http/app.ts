@@ -29,6 +29,7 @@ import { installNotFound } from './not-found.js';
 import { packageVersion } from '../lib/package-version.js';
 import { changeRoutes } from './routes/changes.js';
 import { channelRoutes } from './routes/channels.js';
+import { digestRoutes } from './routes/digest.js';
 import { healthRoutes } from './routes/health.js';
 import { linkRoutes } from './routes/links.js';
 import { metricsRoutes } from './routes/metrics.js';
@@ -190,6 +191,7 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
   await app.register(postRoutes, context);
   await app.register(linkRoutes, context);
   await app.register(changeRoutes, context);
+  await app.register(digestRoutes, context);
   await app.register(openapiRoutes, context);
   await app.register(healthRoutes, context);
   await app.register(metricsRoutes, context);

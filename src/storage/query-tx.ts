@@ -59,6 +59,9 @@ export abstract class QueryReader<Q extends ReaderQueries> implements StorageRea
     return this.run((q) => q.findLink(fromPostId, toPostId, label));
   }
   listLinks(postId: string): Promise<Link[]> { return this.run((q) => q.listLinks(postId)); }
+  scanChannels(afterId: string | null, limit: number): Promise<Channel[]> { return this.run((q) => q.scanChannels(afterId, limit)); }
+  scanPosts(afterId: string | null, limit: number): Promise<Post[]> { return this.run((q) => q.scanPosts(afterId, limit)); }
+  scanLinks(afterId: string | null, limit: number): Promise<Link[]> { return this.run((q) => q.scanLinks(afterId, limit)); }
   getChanges(fromSerial: number, limit: number): Promise<Change[]> { return this.run((q) => q.getChanges(fromSerial, limit)); }
   readChangeHead(): Promise<ChangeHead> { return this.run((q) => q.readChangeHead()); }
   countChanges(): Promise<number> { return this.run((q) => q.countChanges()); }

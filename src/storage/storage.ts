@@ -51,6 +51,15 @@ export interface StorageReader {
   /** Links from or to a post, ordered by (createdAt, id). */
   listLinks(postId: string): Promise<Link[]>;
 
+  /**
+   * Every channel, post (tombstones included) or link with id > `afterId` (all when null), in
+   * ascending id order as JavaScript compares strings, at most `limit`: the digest's walk, one
+   * page at a time. Ids are UUIDs (ASCII), so the database's order and JavaScript's agree.
+   */
+  scanChannels(afterId: string | null, limit: number): Promise<Channel[]>;
+  scanPosts(afterId: string | null, limit: number): Promise<Post[]>;
+  scanLinks(afterId: string | null, limit: number): Promise<Link[]>;
+
   /** Changes with serial >= fromSerial, ascending, at most `limit`. */
   getChanges(fromSerial: number, limit: number): Promise<Change[]>;
   /** The last change's serial and hash, without locking. */

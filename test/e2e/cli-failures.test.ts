@@ -45,7 +45,7 @@ test('a reader that closes the pipe early (`mycel info | head -1`) ends the comm
   const dir = join(root, 'epipe');
   const env = { MYCEL_DATA_DIR: dir, MYCEL_OWNER_PASSWORD: 'epipe-password' };
   assert.equal((await runMycel(['init'], env)).code, 0);
-  const commands = [['info'], ['info', '--json'], ['config'], ['verify']];
+  const commands = [['info'], ['info', '--json'], ['config'], ['verify'], ['digest']];
   const results = await Promise.all(commands.map((args) => runWithClosedStdout(args, env)));
   results.forEach((res, i) => {
     const args = commands[i]!.join(' ');

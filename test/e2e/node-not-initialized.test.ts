@@ -19,7 +19,7 @@ function assertNotInitialized(res: CliResult): void {
   assert.doesNotMatch(res.stderr, /\n\s+at /, 'no stack trace');
 }
 
-test('`mycel info` and `mycel verify` on a data dir that does not exist, or is empty, create nothing', async () => {
+test('`mycel info`, `mycel verify` and `mycel digest` on a data dir that does not exist, or is empty, create nothing', async () => {
   const absent = join(root, 'absent');
   const empty = mkdtempSync(join(root, 'empty-'));
   // In parallel: each is a process of its own, and none may create anything.
@@ -28,6 +28,8 @@ test('`mycel info` and `mycel verify` on a data dir that does not exist, or is e
     runMycel(['verify', '--json', '--data-dir', absent], {}),
     runMycel(['info', '--json'], { MYCEL_DATA_DIR: empty }),
     runMycel(['verify'], { MYCEL_DATA_DIR: empty }),
+    runMycel(['digest', '--data-dir', absent], {}),
+    runMycel(['digest'], { MYCEL_DATA_DIR: empty }),
   ]);
   results.forEach(assertNotInitialized);
   assert.equal(existsSync(absent), false, 'the directory was not created');

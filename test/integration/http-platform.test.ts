@@ -31,6 +31,7 @@ const ROUTES = [
   'GET /api/v1/links/{linkId}',
   'DELETE /api/v1/links/{linkId}',
   'GET /api/v1/changes',
+  'GET /api/v1/digest',
   'GET /api/v1/openapi.json',
   'GET /healthz',
   'GET /readyz',

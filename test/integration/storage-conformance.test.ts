@@ -3,6 +3,7 @@
  * (test/helpers/storage.ts). A behaviour one backend has and the other lacks fails here.
  */
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
@@ -333,6 +334,37 @@ for (const backend of storageBackends) {
         assert.deepEqual(await s.getPost(b1.id), b1);
         assert.deepEqual(await s.listLinks(b1.id), [kept]);
         assert.deepEqual(await s.getChannel(b.id), b);
+      });
+    });
+
+    describe('scans by id', () => {
+      it('walks every channel, post (tombstones too) and link in ascending id order, a page at a time', async () => {
+        // Random (v4) ids, so id order differs from creation order and from seq order.
+        const cs = [channel({ id: randomUUID() }), channel({ id: randomUUID() }), channel({ id: randomUUID() })];
+        const ps = [1, 2, 3, 4, 5].map((seq) => post(cs[seq % 3]!.id, Math.ceil(seq / 3), { id: randomUUID(), deleted: seq === 4 }));
+        const ls = [link(ps[0]!.id, ps[1]!.id), link(ps[1]!.id, ps[2]!.id), link(ps[4]!.id, ps[0]!.id, 'cites')].map((l) => ({ ...l, id: randomUUID() }));
+        await s.transaction(async (tx) => {
+          for (const c of cs) await tx.insertChannel(c);
+          for (const p of ps) await tx.insertPost(p);
+          for (const l of ls) await tx.insertLink(l);
+        });
+        async function walk<T extends { id: string }>(scan: (after: string | null, limit: number) => Promise<T[]>): Promise<T[]> {
+          const all: T[] = [];
+          for (let after: string | null = null; ; ) {
+            const page = await scan(after, 2);
+            all.push(...page);
+            if (page.length < 2) return all;
+            after = page[page.length - 1]!.id;
+          }
+        }
+        const byId = <T extends { id: string }>(xs: T[]): T[] => [...xs].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+        assert.deepEqual(await walk((a, n) => s.scanChannels(a, n)), byId(cs));
+        assert.deepEqual(await walk((a, n) => s.scanPosts(a, n)), byId(ps));
+        assert.deepEqual(await walk((a, n) => s.scanLinks(a, n)), byId(ls));
+        assert.deepEqual(await s.scanPosts(byId(ps)[4]!.id, 10), []);
+        assert.deepEqual(await s.scanLinks(null, 0), []);
+        // Inside a transaction too (replication and verify read through one).
+        assert.deepEqual(await s.transaction((tx) => tx.scanChannels(null, 10)), byId(cs));
       });
     });
 

@@ -61,6 +61,13 @@ const SQL = {
   insertLink: q('insert_link', `INSERT INTO links (${LINK.columns}) VALUES ($1, $2, $3, $4, $5, $6)`),
   deleteLink: q('delete_link', 'DELETE FROM links WHERE id = $1'),
 
+  // The digest's walks, by primary key. Ids are UUIDs (lower-case hex and '-'), which every
+  // collation orders as bytes; the digest checks the order it receives, so a database that
+  // disagreed would fail loudly rather than hash in another order.
+  scanChannels: q('scan_channels', `SELECT ${CHANNEL.columns} FROM channels WHERE id > $1 ORDER BY id LIMIT $2`),
+  scanPosts: q('scan_posts', `SELECT ${POST.columns} FROM posts WHERE id > $1 ORDER BY id LIMIT $2`),
+  scanLinks: q('scan_links', `SELECT ${LINK.columns} FROM links WHERE id > $1 ORDER BY id LIMIT $2`),
+
   getChanges: q('get_changes', `SELECT ${CHANGE.columns} FROM changes WHERE serial >= $1 ORDER BY serial LIMIT $2`),
   readChangeHead: q('read_change_head', 'SELECT serial, hash FROM change_head WHERE id = 1'),
   // The row lock serialises every appender across processes until its transaction ends.
@@ -201,6 +208,19 @@ export class PostgresQueries {
 
   listLinks(postId: string): Promise<Link[]> {
     return this.all(SQL.listLinks, [postId], LINK.read);
+  }
+
+  // '' sorts before every id, so "after nothing" needs no statement of its own.
+  async scanChannels(afterId: string | null, limit: number): Promise<Channel[]> {
+    return limit > 0 ? this.all(SQL.scanChannels, [afterId ?? '', limit], CHANNEL.read) : [];
+  }
+
+  async scanPosts(afterId: string | null, limit: number): Promise<Post[]> {
+    return limit > 0 ? this.all(SQL.scanPosts, [afterId ?? '', limit], POST.read) : [];
+  }
+
+  async scanLinks(afterId: string | null, limit: number): Promise<Link[]> {
+    return limit > 0 ? this.all(SQL.scanLinks, [afterId ?? '', limit], LINK.read) : [];
   }
 
   async getChanges(fromSerial: number, limit: number): Promise<Change[]> {

@@ -43,6 +43,11 @@ const SQL = {
   insertLink: `INSERT INTO links (${LINK.columns}) VALUES (?, ?, ?, ?, ?, ?)`,
   deleteLink: 'DELETE FROM links WHERE id = ?',
 
+  // The digest's walks, by primary key. BINARY collation: byte order, as JavaScript compares ASCII.
+  scanChannels: `SELECT ${CHANNEL.columns} FROM channels WHERE id > ? ORDER BY id LIMIT ?`,
+  scanPosts: `SELECT ${POST.columns} FROM posts WHERE id > ? ORDER BY id LIMIT ?`,
+  scanLinks: `SELECT ${LINK.columns} FROM links WHERE id > ? ORDER BY id LIMIT ?`,
+
   getChanges: `SELECT ${CHANGE.columns} FROM changes WHERE serial >= ? ORDER BY serial LIMIT ?`,
   readChangeHead: 'SELECT serial, hash FROM change_head WHERE id = 1',
   countChanges: 'SELECT COUNT(*) AS n FROM changes',
@@ -196,6 +201,19 @@ export class SqliteQueries {
 
   listLinks(postId: string): Link[] {
     return this.all('listLinks', [postId, postId], LINK.read);
+  }
+
+  // '' sorts before every id, so "after nothing" needs no statement of its own.
+  scanChannels(afterId: string | null, limit: number): Channel[] {
+    return limit > 0 ? this.all('scanChannels', [afterId ?? '', limit], CHANNEL.read) : [];
+  }
+
+  scanPosts(afterId: string | null, limit: number): Post[] {
+    return limit > 0 ? this.all('scanPosts', [afterId ?? '', limit], POST.read) : [];
+  }
+
+  scanLinks(afterId: string | null, limit: number): Link[] {
+    return limit > 0 ? this.all('scanLinks', [afterId ?? '', limit], LINK.read) : [];
   }
 
   getChanges(fromSerial: number, limit: number): Change[] {
