@@ -1,11 +1,13 @@
 /**
  * The JSON Web Key Set at realtime.tokenJwksUrl, as the token verifier reads it. jose's remote
  * set does the caching (keys are fetched again after `maxAgeMs`), picks the key by `kid`, and
- * fetches again for an unknown `kid` at most once per `cooldownMs`. This wrapper adds what an
- * outage needs: a token is never refused because the endpoint is down (that is a temporary
- * error, JwksUnavailableError, so clients retry instead of being told their token is bad),
- * keys fetched earlier keep verifying while it is down, failed fetches are not retried for
- * `retryAfterFailureMs` (no fetch per connection attempt), and the outage is logged once.
+ * fetches again for an unknown `kid` at most once per `cooldownMs`. This wrapper adds what
+ * rotation and outages need: a token is refused as invalid only by a set fetched for it. An
+ * unknown `kid` during the cooldown (a key the issuer may have published a moment ago) and an
+ * endpoint that is down are temporary (JwksUnavailableError), so clients retry instead of being
+ * told for good that their token is bad. Keys fetched earlier keep verifying while the endpoint
+ * is down, failed fetches are not retried for `retryAfterFailureMs` (no fetch per connection
+ * attempt), and the outage is logged once.
  */
 import {
   createLocalJWKSet,
@@ -21,7 +23,7 @@ import type { Logger } from '../../log.js';
 export interface JwksOptions {
   /** Milliseconds one fetch of the set may take. Default 5 s. */
   timeoutMs?: number;
-  /** After a fetch, an unknown `kid` does not cause another one for this long. Default 30 s. */
+  /** After a fetch, an unknown `kid` does not cause another one for this long. Default 5 s. */
   cooldownMs?: number;
   /** Keys older than this are fetched again before use. Default 10 minutes. */
   maxAgeMs?: number;
@@ -29,7 +31,7 @@ export interface JwksOptions {
   retryAfterFailureMs?: number;
 }
 
-export const JWKS_DEFAULTS = { timeoutMs: 5_000, cooldownMs: 30_000, maxAgeMs: 600_000, retryAfterFailureMs: 5_000 } as const;
+export const JWKS_DEFAULTS = { timeoutMs: 5_000, cooldownMs: 5_000, maxAgeMs: 600_000, retryAfterFailureMs: 5_000 } as const;
 
 /** The set cannot be fetched (down, timed out, not 200, not a key set) and the keys at hand do not decide. */
 export class JwksUnavailableError extends Error {
@@ -80,9 +82,15 @@ export class JwksKeySet {
   /** The key that verifies a token with this header; jose calls it from jwtVerify. */
   async key(header: JWSHeaderParameters, token: FlattenedJWSInput): Promise<Key> {
     if (Date.now() - this.#failedAt < this.#retryAfterFailureMs) return this.#fromKeysAtHand(header, token, undefined);
+    // Whether a fetch decides this token: one in flight now (jose waits for it) or one it starts.
+    const fetchesBefore = this.#fetches;
+    const inFlight = this.#remote.reloading;
     try {
       return await this.#remote(header, token);
     } catch (err) {
+      if (err instanceof joseErrors.JWKSNoMatchingKey && !inFlight && this.#fetches === fetchesBefore) {
+        throw new JwksUnavailableError('the token\'s key id is not in the key set, which is fetched again after a short cooldown', { cause: err });
+      }
       if (isTokenFault(err)) throw err;
       this.#failed(err);
       return this.#fromKeysAtHand(header, token, err);
