@@ -5,13 +5,14 @@
  */
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { after, describe, it } from 'node:test';
 import { SignJWT } from 'jose';
 import { JwksServer, signingKey, jwksToken as token, type SigningKey } from '../../../test/helpers/jwks-server.js';
 import { createLogger } from '../../log.js';
 import { TokenError, TokenVerifier, type TokenFailure } from './tokens.js';
-import type { JwksOptions } from './jwks-key-set.js';
+import { JWKS_DEFAULTS, type JwksOptions } from './jwks-key-set.js';
 
 async function outcome(p: Promise<unknown>): Promise<'ok' | TokenFailure> {
   try {
@@ -163,5 +164,18 @@ describe('TokenVerifier with a JWKS endpoint', () => {
     // An HS256 token signed with the JWKS key's public JSON as a secret is refused.
     const confused = await new SignJWT({ sub: 'x' }).setProtectedHeader({ alg: 'HS256', kid: 'from-jwks' }).sign(new TextEncoder().encode(JSON.stringify(jwksKey.jwk)));
     assert.equal(await outcome(v.verifyConnection(confused)), 'invalid');
+  });
+});
+
+describe('JWKS defaults in the docs', () => {
+  it('docs/security.md and docs/protocol.md state the fetch timeout, the cooldown, the retry interval and the cache age', () => {
+    const security = readFileSync(new URL('../../../docs/security.md', import.meta.url), 'utf8');
+    const protocol = readFileSync(new URL('../../../docs/protocol.md', import.meta.url), 'utf8');
+    const row = (name: string) => security.split('\n').find((l) => l.startsWith(`| ${name} |`)) ?? '';
+    assert.match(row('JWKS fetch time'), new RegExp(`\\| ${JWKS_DEFAULTS.timeoutMs / 1000} s \\|`));
+    assert.match(row('JWKS fetches for unknown `kid`s'), new RegExp(`at most 1 per ${JWKS_DEFAULTS.cooldownMs / 1000} s; after a failed fetch none for ${JWKS_DEFAULTS.retryAfterFailureMs / 1000} s`));
+    assert.match(row('JWKS kept before it is fetched again'), new RegExp(`\\| ${JWKS_DEFAULTS.maxAgeMs / 60_000} min \\|`));
+    assert.ok(protocol.includes(`fetched on first use (${JWKS_DEFAULTS.timeoutMs / 1000} s timeout) and kept for ${JWKS_DEFAULTS.maxAgeMs / 60_000}`));
+    assert.ok(protocol.includes(`at most once every ${JWKS_DEFAULTS.cooldownMs / 1000} s`));
   });
 });
