@@ -161,4 +161,19 @@ test('while the JWKS cannot be fetched: connect is a temporary error and the cli
   assert.equal(warnings.length, 1, JSON.stringify(warnings));
   assert.match(String(warnings[0]!.msg), /token key set \(JWKS\) cannot be fetched/);
   assert.ok(errors.length >= 2);
+
+  // A subscription token under a kid the set does not hold yet: temporary (100), the client
+  // resubscribes, and gets in once the key is served and the cooldown lets the set be fetched.
+  const newer = await signingKey('ec-2', 'ES256');
+  const sub = client.newSubscription('room:$late', { token: await jwksToken(newer, claims('fay', { channel: 'room:$late' })), minResubscribeDelay: 50, maxResubscribeDelay: 300 });
+  const subErrors: number[] = [];
+  sub.on('error', (ctx: { error: { code: number } }) => subErrors.push(ctx.error.code));
+  const firstError = waitUntilEvent(sub, 'error', () => subErrors.length >= 1, 5000, 'a subscribe error');
+  sub.subscribe();
+  await firstError;
+  assert.deepEqual([...new Set(subErrors)], [ERRORS.internal.code]);
+  assert.equal(sub.state, 'subscribing', 'the subscription gave up');
+  down.keys = [key, newer];
+  await waitEvent(sub, 'subscribed', () => true, 10_000);
+  assert.equal(client.state, 'connected');
 });
