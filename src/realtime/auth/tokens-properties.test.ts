@@ -8,8 +8,9 @@
  */
 import assert from 'node:assert/strict';
 import { constants, createHmac, generateKeyPairSync, sign as cryptoSign, type KeyObject } from 'node:crypto';
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
+import { JwksServer, jwksToken, signingKey } from '../../../test/helpers/jwks-server.js';
 import { TokenError, TokenVerifier, type TokenFailure } from './tokens.js';
 
 const KEY = 'property-test-key';
@@ -279,6 +280,38 @@ describe('TokenVerifier properties with public keys', () => {
           }
         },
       ),
+      { numRuns: RUNS },
+    );
+  });
+});
+
+describe('TokenVerifier properties with a JWKS', () => {
+  const server = new JwksServer();
+  let verifier: TokenVerifier;
+  const valid: string[] = [];
+  before(async () => {
+    const rsa = await signingKey('rsa', 'RS256');
+    const ec = await signingKey('ec', 'ES256');
+    server.keys = [rsa, ec];
+    await server.start();
+    // No cooldown: every unknown kid is decided by a fetch, so every refusal is 'invalid'.
+    verifier = new TokenVerifier({ jwksUrl: server.url }, { jwks: { cooldownMs: 0 } });
+    valid.push(await jwksToken(rsa, { sub: 'u1', channel: 'c' }), await jwksToken(ec, { sub: 'u1', channel: 'c' }));
+  });
+  after(() => server.stop());
+
+  it('a valid JWKS token with any byte changed, dropped or added is refused as invalid, never as unavailable', async () => {
+    for (const t of valid) assert.equal((await outcome(verifier.verifySubscription(t))).ok, true);
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(0, 1), fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }), fc.constantFrom('flip', 'drop', 'add'), fc.integer({ min: 33, max: 126 }), async (which, where, how, code) => {
+        const token = valid[which]!;
+        const at = Math.floor(where * token.length);
+        const ch = String.fromCharCode(code);
+        const corrupted = how === 'drop' ? token.slice(0, at) + token.slice(at + 1) : how === 'add' ? token.slice(0, at) + ch + token.slice(at) : token.slice(0, at) + (token[at] === ch ? (ch === 'A' ? 'B' : 'A') : ch) + token.slice(at + 1);
+        const same = corrupted.split('.').length === 3 && corrupted.split('.').every((s, i) => Buffer.from(s, 'base64url').equals(Buffer.from(token.split('.')[i]!, 'base64url')) && /^[A-Za-z0-9_-]*$/.test(s));
+        const sub = await outcome(verifier.verifySubscription(corrupted));
+        if (!same || !sub.ok) assert.deepEqual(sub, { ok: false, kind: 'invalid' });
+      }),
       { numRuns: RUNS },
     );
   });
