@@ -37,6 +37,7 @@ export const ERROR_CODES = {
   INTERNAL: { status: 500, message: 'Internal error' },
   NOT_READY: { status: 503, message: 'The node is not ready' },
   SHUTTING_DOWN: { status: 503, message: 'The node is shutting down' },
+  TOKEN_KEYS_UNAVAILABLE: { status: 503, message: 'The keys that verify tokens cannot be fetched right now; try again' },
 
   // Start-up and operator errors: they stop a command, they never reach an HTTP client.
   CONFIG_INVALID: { status: 500, message: 'The configuration is not valid' },

@@ -58,6 +58,11 @@ const SPECS: readonly KeySpec[] = [
 
   // realtime
   { path: 'realtime.apiKey', env: 'MYCEL_API_KEY', secret: true, defaultNote: 'none', meaning: 'HS256 key that signs connection and subscription JWTs and guards the server API; at least 32 bytes (256 bits), e.g. `openssl rand -hex 32`.' },
+  { path: 'realtime.tokenRsaPublicKey', env: 'MYCEL_TOKEN_RSA_PUBLIC_KEY', defaultNote: 'none', meaning: 'RSA public key (PEM, at least 2048 bits) that verifies RS256/RS384/RS512 and PS256/PS384/PS512 tokens; `\\n` sequences in a variable are read as line breaks. See docs/protocol.md, "JWT keys".' },
+  { path: 'realtime.tokenEcdsaPublicKey', env: 'MYCEL_TOKEN_ECDSA_PUBLIC_KEY', defaultNote: 'none', meaning: 'ECDSA public key (PEM; P-256, P-384 or P-521) that verifies ES256, ES384 or ES512 tokens (the curve decides which); `\\n` sequences are read as line breaks.' },
+  { path: 'realtime.tokenJwksUrl', env: 'MYCEL_TOKEN_JWKS_URL', defaultNote: 'none', meaning: 'http(s) URL of a JSON Web Key Set whose RSA and EC keys verify tokens (picked by `kid`). Kept for 10 minutes; an unknown `kid` fetches it again, at most every 5 s. A token is refused as invalid only by a set fetched for it: while the set cannot be fetched, or an unknown `kid` waits for the next fetch, tokens are answered as a temporary error (clients retry).' },
+  { path: 'realtime.tokenAudience', env: 'MYCEL_TOKEN_AUDIENCE', defaultNote: 'none', meaning: 'When set, every connection and subscription token must carry this `aud`.' },
+  { path: 'realtime.tokenIssuer', env: 'MYCEL_TOKEN_ISSUER', defaultNote: 'none', meaning: 'When set, every connection and subscription token must carry this `iss`.' },
   { path: 'realtime.apiKeyFailuresPerMinute', env: 'MYCEL_API_KEY_FAILURES_PER_MINUTE', meaning: 'Server API requests with a missing or wrong key allowed per client address per minute (answered 401); more are answered 429 with code 111 until the minute is over. Requests with the right key are never limited.' },
   { path: 'realtime.redisUrl', env: 'MYCEL_REDIS_URL', urlCredentials: true, defaultNote: 'none (in-process)', meaning: 'Redis URL for the bus, history and presence shared by several instances of one node.' },
   { path: 'realtime.allowAnonymous', env: 'MYCEL_ALLOW_ANONYMOUS', meaning: 'Whether clients may connect without a connection token.' },

@@ -6,6 +6,7 @@
  * to exactly those values.
  */
 import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -118,6 +119,10 @@ function numberBounds(path: readonly string[]): { min: number; max: number } {
 const plainText = fc.stringMatching(/^[A-Za-z0-9 ._\/:@-]{1,40}$/).filter((s) => s.trim() === s && s.length > 0);
 const hostName = fc.stringMatching(/^[a-z][a-z0-9-]{0,15}(\.[a-z]{2,5})?$/);
 
+/** Token public keys are checked as keys (token-keys.ts); PEM text as it loads (trimmed). */
+const rsaPem = (generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ type: 'spki', format: 'pem' }) as string).trim();
+const ecPem = (generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }) as string).trim();
+
 /** A value the schema accepts, for each leaf. */
 function validValue(path: string): fc.Arbitrary<unknown> {
   const key = CONFIG_KEYS.find((k) => k.path === path)!;
@@ -137,6 +142,12 @@ function validValue(path: string): fc.Arbitrary<unknown> {
     case 'owner.password':
     case 'owner.remoteNodePassword':
       return fc.stringMatching(/^[A-Za-z0-9._-]{8,24}$/);
+    case 'realtime.tokenRsaPublicKey':
+      return fc.constant(rsaPem);
+    case 'realtime.tokenEcdsaPublicKey':
+      return fc.constant(ecPem);
+    case 'realtime.tokenJwksUrl':
+      return fc.constantFrom('https://auth.example/.well-known/jwks.json', 'http://127.0.0.1:8080/jwks');
   }
   switch (key.type?.kind) {
     case 'integer': {

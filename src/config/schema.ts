@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { jwksUrlSetting, publicKeyPemSetting } from './token-keys.js';
 
 /**
  * The configuration schema: the one source of truth for every setting, its type and default.
@@ -112,6 +113,13 @@ export const configSchema = z
       .object({
         /** HS256 key that signs connection and subscription JWTs and guards the server API. */
         apiKey: z.string().min(1).optional(),
+        /** Public keys that verify RS256/ES256 (and kin) tokens; see src/config/token-keys.ts. */
+        tokenRsaPublicKey: publicKeyPemSetting('rsa').optional(),
+        tokenEcdsaPublicKey: publicKeyPemSetting('ec').optional(),
+        tokenJwksUrl: jwksUrlSetting.optional(),
+        /** When set, every token must carry this `aud` / `iss`. */
+        tokenAudience: z.string().min(1).optional(),
+        tokenIssuer: z.string().min(1).optional(),
         /** Requests with a wrong server API key allowed per client address per minute; more get 429. */
         apiKeyFailuresPerMinute: z.number().int().min(1).max(100_000).default(20),
         /** Redis URL for the bus, history and presence shared by several instances. */

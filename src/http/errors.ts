@@ -89,8 +89,8 @@ function validationError(err: FastifyError): MycelError {
  * client's mistake becomes INTERNAL; `internal` tells the caller to log it.
  */
 export function toMycelError(err: unknown): { error: MycelError; internal: boolean } {
-  // Shutting down is expected, not a failure to log on every probe.
-  if (isMycelError(err)) return { error: err, internal: err.status >= 500 && err.code !== 'SHUTTING_DOWN' };
+  // Shutting down is expected, not a failure to log on every probe; a JWKS outage is logged once by the token verifier.
+  if (isMycelError(err)) return { error: err, internal: err.status >= 500 && err.code !== 'SHUTTING_DOWN' && err.code !== 'TOKEN_KEYS_UNAVAILABLE' };
   const fe = err as Partial<FastifyError> | null;
   if (fe && typeof fe === 'object') {
     if (Array.isArray(fe.validation)) return { error: validationError(fe as FastifyError), internal: false };

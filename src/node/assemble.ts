@@ -79,7 +79,7 @@ export async function startNode(config: Config, log: Logger = createLogger({ lev
   // One reading of the namespace settings and one token verifier for the whole node: the
   // domain's channel policy, the realtime node, persistence and HTTP's JWT resolver share them.
   const namespaces = new Namespaces(config.realtime);
-  const tokens = new TokenVerifier(config.realtime.apiKey);
+  const tokens = TokenVerifier.fromConfig(config.realtime, { log: log.child({ module: 'tokens' }) });
   // The port and (on SQLite) the data directory are claimed before anything is created.
   const claim = await claimServeResources(config);
   const core = await openCoreFromConfig(config, log, { namespaces }).catch((err: unknown) => {

@@ -61,7 +61,7 @@ export interface RealtimeNodeOptions {
   version?: string;
   /** The node's one reading of the namespace settings (shared with the domain); built from `config` by default. */
   namespaces?: Namespaces;
-  /** Verifies connect and subscription tokens (shared with HTTP's JWT resolver); built from `config.apiKey` by default. */
+  /** Verifies connect and subscription tokens (shared with HTTP's JWT resolver); built from `config` (apiKey, token*) by default. */
   tokens?: TokenVerifier;
   /** Required when a namespace has `persist: true`. */
   persist?: Persistence;
@@ -134,7 +134,7 @@ export class RealtimeNode {
       instanceId: this.instanceId,
       version: this.version,
       namespaces: this.namespaces,
-      tokens: options.tokens ?? new TokenVerifier(this.config.apiKey),
+      tokens: options.tokens ?? TokenVerifier.fromConfig(this.config, { log: this.#log }),
       hub: this.hub,
       bus: this.#bus,
       presence: this.#presence,

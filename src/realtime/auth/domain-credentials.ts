@@ -31,6 +31,8 @@ export function jwtActorResolver(verifier: TokenVerifier): JwtActorResolver {
         return { kind: 'user', userId: claims.user };
       } catch (err) {
         if (err instanceof TokenError) {
+          // Not the client's fault: the keys that check its token cannot be fetched right now (503).
+          if (err.kind === 'unavailable') throw new MycelError('TOKEN_KEYS_UNAVAILABLE');
           throw new MycelError(err.kind === 'expired' ? 'SESSION_EXPIRED' : 'UNAUTHENTICATED', { reason: `token ${err.kind}` });
         }
         throw err;

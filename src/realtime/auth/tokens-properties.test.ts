@@ -1,14 +1,16 @@
 /**
  * Property tests of the token verifier (fast-check): random and corrupted tokens, other
  * algorithms, `alg: none`, wrong keys, payloads that are not JSON objects, huge tokens, and
- * exp/nbf/expire_at around now. Every token is either accepted with the claims it carries or
+ * exp/nbf/expire_at around now; and RS256/PS256/ES256 tokens against configured public keys
+ * (corrupted, mis-signed, an algorithm that is not the key's, a public key used as an HMAC secret). Every token is either accepted with the claims it carries or
  * refused with a TokenError of the documented kind ('invalid' or 'expired'); nothing else is
  * ever thrown.
  */
 import assert from 'node:assert/strict';
-import { createHmac } from 'node:crypto';
-import { describe, it } from 'node:test';
+import { constants, createHmac, generateKeyPairSync, sign as cryptoSign, type KeyObject } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
+import { JwksServer, jwksToken, signingKey } from '../../../test/helpers/jwks-server.js';
 import { TokenError, TokenVerifier, type TokenFailure } from './tokens.js';
 
 const KEY = 'property-test-key';
@@ -195,6 +197,122 @@ describe('TokenVerifier properties', () => {
         assert.deepEqual(result, { ok: false, kind: 'invalid' });
       }),
       { numRuns: 50 },
+    );
+  });
+});
+
+describe('TokenVerifier properties with public keys', () => {
+  const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const otherRsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const rsaPem = rsa.publicKey.export({ type: 'spki', format: 'pem' }) as string;
+  const ecPem = ec.publicKey.export({ type: 'spki', format: 'pem' }) as string;
+  const withKeys = new TokenVerifier({ hmacSecret: KEY, rsaPublicKey: rsaPem, ecdsaPublicKey: ecPem });
+
+  type Signer = 'rsa' | 'other-rsa' | 'ec' | 'hmac-api-key' | 'hmac-rsa-pem' | 'hmac-ec-pem';
+  const hashOf = (alg: string): string => (/384$/.test(alg) ? 'sha384' : /512$/.test(alg) ? 'sha512' : 'sha256');
+
+  /** A signature over `input` as `signer` would make it for `alg` (whatever the pairing's sense). */
+  function signature(alg: string, signer: Signer, input: string): string {
+    const data = Buffer.from(input);
+    if (signer.startsWith('hmac-')) {
+      const secret = signer === 'hmac-api-key' ? KEY : signer === 'hmac-rsa-pem' ? rsaPem : ecPem;
+      return createHmac(hashOf(alg), secret).update(data).digest('base64url');
+    }
+    const key: KeyObject = signer === 'rsa' ? rsa.privateKey : signer === 'other-rsa' ? otherRsa.privateKey : ec.privateKey;
+    if (signer === 'ec') return cryptoSign(hashOf(alg), data, { key, dsaEncoding: 'ieee-p1363' }).toString('base64url');
+    const padding = alg.startsWith('PS') ? constants.RSA_PKCS1_PSS_PADDING : constants.RSA_PKCS1_PADDING;
+    // RFC 7518 §3.5: the PSS salt is as long as the hash.
+    const saltLength = Number(hashOf(alg).slice(3)) / 8;
+    return cryptoSign(hashOf(alg), data, { key, padding, saltLength }).toString('base64url');
+  }
+
+  function signed(alg: string, signer: Signer, payload: object = { sub: 'u1', channel: 'c' }): string {
+    const input = `${b64url(JSON.stringify({ alg, typ: 'JWT' }))}.${b64url(JSON.stringify(payload))}`;
+    return `${input}.${signature(alg, signer, input)}`;
+  }
+
+  /** The pairs that must verify: the configured key of the token's algorithm family. */
+  const valid = (alg: string, signer: Signer): boolean =>
+    (signer === 'rsa' && /^(RS|PS)(256|384|512)$/.test(alg)) || (signer === 'ec' && alg === 'ES256') || (signer === 'hmac-api-key' && alg === 'HS256');
+
+  it('any algorithm and signer: only the configured key of the token\'s algorithm verifies it; the rest is invalid', async () => {
+    const alg = fc.constantFrom('RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'HS256', 'HS384', 'EdDSA', 'none', 'rs256', 'RSA', '');
+    const signer = fc.constantFrom<Signer>('rsa', 'other-rsa', 'ec', 'hmac-api-key', 'hmac-rsa-pem', 'hmac-ec-pem');
+    await fc.assert(
+      fc.asyncProperty(alg, signer, async (a, s) => {
+        const result = await outcome(withKeys.verifySubscription(signed(a, s)));
+        if (valid(a, s)) assert.equal(result.ok, true, `${a} by ${s} refused: ${JSON.stringify(result)}`);
+        else assert.deepEqual(result, { ok: false, kind: 'invalid' }, `${a} by ${s}`);
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('a valid RS256, PS256 or ES256 token with any byte changed, dropped or added is refused as invalid', async () => {
+    const tokens = { RS256: signed('RS256', 'rsa'), PS256: signed('PS256', 'rsa'), ES256: signed('ES256', 'ec') };
+    for (const t of Object.values(tokens)) assert.equal((await outcome(withKeys.verifySubscription(t))).ok, true);
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(...Object.values(tokens)), fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }), fc.constantFrom('flip', 'drop', 'add'), fc.integer({ min: 33, max: 126 }), async (valid, where, how, code) => {
+        const at = Math.floor(where * valid.length);
+        const ch = String.fromCharCode(code);
+        const corrupted = how === 'drop' ? valid.slice(0, at) + valid.slice(at + 1) : how === 'add' ? valid.slice(0, at) + ch + valid.slice(at) : valid.slice(0, at) + (valid[at] === ch ? (ch === 'A' ? 'B' : 'A') : ch) + valid.slice(at + 1);
+        // As for HS256: a change a lenient base64url decoder reads as the same bytes carries the signed content.
+        const same = corrupted.split('.').length === 3 && corrupted.split('.').every((s, i) => Buffer.from(s, 'base64url').equals(Buffer.from(valid.split('.')[i]!, 'base64url')) && /^[A-Za-z0-9_-]*$/.test(s));
+        const [conn, sub] = [await outcome(withKeys.verifyConnection(corrupted)), await outcome(withKeys.verifySubscription(corrupted))];
+        assert.deepEqual(conn, { ok: false, kind: 'invalid' }, 'a subscription token opened a connection');
+        if (!same || !sub.ok) assert.deepEqual(sub, { ok: false, kind: 'invalid' });
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('random signatures and random payloads under RS256/PS256/ES256 headers never crash and are refused as invalid', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom('RS256', 'PS256', 'ES256', 'ES512', 'RS512'),
+        fc.oneof(fc.jsonValue({ maxDepth: 2 }).map((v) => JSON.stringify(v)), fc.string({ maxLength: 40 })),
+        fc.uint8Array({ maxLength: 600 }),
+        async (alg, payload, sig) => {
+          const token = `${b64url(JSON.stringify({ alg }))}.${b64url(payload)}.${Buffer.from(sig).toString('base64url')}`;
+          for (const result of [await outcome(withKeys.verifyConnection(token)), await outcome(withKeys.verifySubscription(token))]) {
+            assert.deepEqual(result, { ok: false, kind: 'invalid' });
+          }
+        },
+      ),
+      { numRuns: RUNS },
+    );
+  });
+});
+
+describe('TokenVerifier properties with a JWKS', () => {
+  const server = new JwksServer();
+  let verifier: TokenVerifier;
+  const valid: string[] = [];
+  before(async () => {
+    const rsa = await signingKey('rsa', 'RS256');
+    const ec = await signingKey('ec', 'ES256');
+    server.keys = [rsa, ec];
+    await server.start();
+    // No cooldown: every unknown kid is decided by a fetch, so every refusal is 'invalid'.
+    verifier = new TokenVerifier({ jwksUrl: server.url }, { jwks: { cooldownMs: 0 } });
+    valid.push(await jwksToken(rsa, { sub: 'u1', channel: 'c' }), await jwksToken(ec, { sub: 'u1', channel: 'c' }));
+  });
+  after(() => server.stop());
+
+  it('a valid JWKS token with any byte changed, dropped or added is refused as invalid, never as unavailable', async () => {
+    for (const t of valid) assert.equal((await outcome(verifier.verifySubscription(t))).ok, true);
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(0, 1), fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }), fc.constantFrom('flip', 'drop', 'add'), fc.integer({ min: 33, max: 126 }), async (which, where, how, code) => {
+        const token = valid[which]!;
+        const at = Math.floor(where * token.length);
+        const ch = String.fromCharCode(code);
+        const corrupted = how === 'drop' ? token.slice(0, at) + token.slice(at + 1) : how === 'add' ? token.slice(0, at) + ch + token.slice(at) : token.slice(0, at) + (token[at] === ch ? (ch === 'A' ? 'B' : 'A') : ch) + token.slice(at + 1);
+        const same = corrupted.split('.').length === 3 && corrupted.split('.').every((s, i) => Buffer.from(s, 'base64url').equals(Buffer.from(token.split('.')[i]!, 'base64url')) && /^[A-Za-z0-9_-]*$/.test(s));
+        const sub = await outcome(verifier.verifySubscription(corrupted));
+        if (!same || !sub.ok) assert.deepEqual(sub, { ok: false, kind: 'invalid' });
+      }),
+      { numRuns: RUNS },
     );
   });
 });

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { SignJWT } from 'jose';
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { generateKeyPair, SignJWT } from 'jose';
 import { TokenError, TokenVerifier } from './tokens.js';
 
 const KEY = 'unit-test-key';
@@ -77,5 +78,70 @@ describe('TokenVerifier', () => {
     assert.deepEqual([s.user, s.channel, s.client, s.info, s.data], ['u', 'ns:$c', 'cid', 1, { d: 2 }]);
     assert.equal(await failure(v.verifySubscription(await sign({ sub: 'u' }))), 'invalid');
     assert.equal(await failure(v.verifySubscription(await sign({ sub: 'u', channel: 'c', exp: now() - 1 }))), 'expired');
+  });
+});
+
+describe('TokenVerifier with public keys', () => {
+  const HMAC = 'h'.repeat(32);
+  // KeyObjects sign with any algorithm of their family (RS256 and PS256 with one RSA key).
+  const material = async () => {
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const otherRsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const pem = (key: KeyObject) => key.export({ type: 'spki', format: 'pem' }) as string;
+    return { rsa, ec, otherRsa, rsaPem: pem(rsa.publicKey), ecPem: pem(ec.publicKey) };
+  };
+  const keys = material();
+  const signWith = (claims: Record<string, unknown>, alg: string, key: Parameters<SignJWT['sign']>[0], header: Record<string, unknown> = {}) =>
+    new SignJWT(claims).setProtectedHeader({ alg, ...header }).sign(key);
+
+  it('the token\'s alg picks the key: RS256/PS256 the RSA key, ES256 the EC key, HS256 the API key', async () => {
+    const k = await keys;
+    const v = new TokenVerifier({ hmacSecret: HMAC, rsaPublicKey: k.rsaPem, ecdsaPublicKey: k.ecPem });
+    assert.equal((await v.verifyConnection(await signWith({ sub: 'r' }, 'RS256', k.rsa.privateKey))).user, 'r');
+    assert.equal((await v.verifyConnection(await signWith({ sub: 'p' }, 'PS256', k.rsa.privateKey))).user, 'p');
+    assert.equal((await v.verifyConnection(await signWith({ sub: 'e' }, 'ES256', k.ec.privateKey))).user, 'e');
+    assert.equal((await v.verifyConnection(await sign({ sub: 'h' }, HMAC))).user, 'h');
+    const s = await v.verifySubscription(await signWith({ sub: 'r', channel: '$private' }, 'RS256', k.rsa.privateKey));
+    assert.equal(s.channel, '$private');
+    // Another RSA key's signature, and a P-256 key asked to verify ES384, are refused.
+    assert.equal(await failure(v.verifyConnection(await signWith({ sub: 'x' }, 'RS256', k.otherRsa.privateKey))), 'invalid');
+    const es384 = await generateKeyPair('ES384');
+    assert.equal(await failure(v.verifyConnection(await signWith({ sub: 'x' }, 'ES384', es384.privateKey))), 'invalid');
+    assert.equal(await failure(v.verifyConnection(await signWith({ sub: 'x', exp: now() - 5 }, 'ES256', k.ec.privateKey))), 'expired');
+  });
+
+  it('a token whose family has no configured key is refused: HS256 without an API key, RS256 with only an EC key', async () => {
+    const k = await keys;
+    const ecOnly = new TokenVerifier({ ecdsaPublicKey: k.ecPem });
+    assert.equal(await failure(ecOnly.verifyConnection(await signWith({ sub: 'x' }, 'RS256', k.rsa.privateKey))), 'invalid');
+    assert.equal(await failure(ecOnly.verifyConnection(await sign({ sub: 'x' }, HMAC))), 'invalid');
+    const rsaOnly = new TokenVerifier({ rsaPublicKey: k.rsaPem });
+    assert.equal(await failure(rsaOnly.verifyConnection(await signWith({ sub: 'x' }, 'ES256', k.ec.privateKey))), 'invalid');
+    assert.equal((await rsaOnly.verifyConnection(await signWith({ sub: 'x' }, 'RS512', k.rsa.privateKey))).user, 'x');
+  });
+
+  it('algorithm confusion (the RSA public key as an HMAC secret) and alg none are refused', async () => {
+    const k = await keys;
+    const forged = (claims: object) => sign(claims as Record<string, unknown>, k.rsaPem);
+    for (const v of [new TokenVerifier({ rsaPublicKey: k.rsaPem }), new TokenVerifier({ hmacSecret: HMAC, rsaPublicKey: k.rsaPem, ecdsaPublicKey: k.ecPem })]) {
+      assert.equal(await failure(v.verifyConnection(await forged({ sub: 'attacker' }))), 'invalid');
+      assert.equal(await failure(v.verifySubscription(await forged({ sub: 'attacker', channel: '$c' }))), 'invalid');
+      const none = `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from('{"sub":"u"}').toString('base64url')}.`;
+      assert.equal(await failure(v.verifyConnection(none)), 'invalid');
+    }
+  });
+
+  it('tokenAudience and tokenIssuer are required of every token, HS256 included', async () => {
+    const k = await keys;
+    const v = new TokenVerifier({ hmacSecret: HMAC, rsaPublicKey: k.rsaPem, audience: 'app', issuer: 'https://auth.example' });
+    const good = { sub: 'u', aud: 'app', iss: 'https://auth.example' };
+    assert.equal((await v.verifyConnection(await signWith(good, 'RS256', k.rsa.privateKey))).user, 'u');
+    assert.equal((await v.verifyConnection(await sign({ ...good, aud: ['other', 'app'] }, HMAC))).user, 'u');
+    assert.equal((await v.verifySubscription(await sign({ ...good, channel: 'c' }, HMAC))).channel, 'c');
+    for (const claims of [{ sub: 'u' }, { ...good, aud: 'other' }, { ...good, iss: 'https://evil.example' }, { sub: 'u', aud: 'app' }]) {
+      assert.equal(await failure(v.verifyConnection(await signWith(claims, 'RS256', k.rsa.privateKey))), 'invalid', JSON.stringify(claims));
+      assert.equal(await failure(v.verifyConnection(await sign(claims, HMAC))), 'invalid', JSON.stringify(claims));
+    }
   });
 });

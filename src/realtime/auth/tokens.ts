@@ -1,14 +1,29 @@
 /**
- * Connection and subscription JWTs, as Centrifugo reads them (docs/protocol.md, "JWT claims"):
- * HS256 signed with realtime.apiKey. The verifier only says what a token claims and whether it
- * is valid or expired; callers map that to the protocol's codes (connect: 3500 / 109,
- * subscribe: 103 / 109, refresh: 3500 / 3005).
+ * Connection and subscription JWTs, as Centrifugo reads them (docs/protocol.md, "JWT claims"
+ * and "JWT keys"): HS256 signed with realtime.apiKey, RS256/PS256 (and the 384/512 variants)
+ * with realtime.tokenRsaPublicKey, ES256/ES384/ES512 with realtime.tokenEcdsaPublicKey, and
+ * RSA/EC keys from the JWKS at realtime.tokenJwksUrl. The token's `alg` picks the key, so a
+ * public key can never be used as an HMAC secret. The verifier only says what a token claims
+ * and whether it is valid, expired, or cannot be checked right now; callers map that to the
+ * protocol's codes (connect: 3500 / 109 / 100, subscribe: 103 / 109 / 100, refresh: 3500 /
+ * 3005 / 100).
  */
-import { errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { errors as joseErrors, jwtVerify, type FlattenedJWSInput, type JWSHeaderParameters, type JWTPayload, type JWTVerifyOptions } from 'jose';
+import type { Config } from '../../config/schema.js';
+import type { Logger } from '../../log.js';
 import { clientJsonProblem } from '../protocol/data-limits.js';
+import { JwksKeySet, JwksUnavailableError, type JwksOptions } from './jwks-key-set.js';
 import { isReservedUserId, RESERVED_USER_PREFIX } from './principals.js';
 
-export type TokenFailure = 'invalid' | 'expired';
+/**
+ * Why a token cannot be used: it is not valid, it has expired, or the keys that would check it
+ * cannot be had right now (the JWKS endpoint is down): a temporary failure, the client retries.
+ */
+export type TokenFailure = 'invalid' | 'expired' | 'unavailable';
+
+/** The message of the temporary reply error (100) a client gets while the token keys cannot be fetched. */
+export const TOKEN_KEYS_UNAVAILABLE_MESSAGE = 'token keys unavailable';
 
 /** A token that cannot be used; `kind` tells the caller which code to answer with. */
 export class TokenError extends Error {
@@ -138,20 +153,108 @@ function expiry(payload: JWTPayload): number {
   return optUnixSeconds(payload, 'exp') ?? 0;
 }
 
-export class TokenVerifier {
-  readonly #key: Uint8Array | null;
+/** The keys and claim checks that tokens are verified with (realtime.apiKey and realtime.token*). */
+export interface TokenKeys {
+  /** HS256 secret: realtime.apiKey. */
+  hmacSecret?: string | undefined;
+  /** PEM: realtime.tokenRsaPublicKey (checked at config load). */
+  rsaPublicKey?: string | undefined;
+  /** PEM: realtime.tokenEcdsaPublicKey. */
+  ecdsaPublicKey?: string | undefined;
+  jwksUrl?: string | undefined;
+  /** When set, tokens must carry this `aud` / `iss`. */
+  audience?: string | undefined;
+  issuer?: string | undefined;
+}
 
-  /** Without an API key no token is valid. */
-  constructor(apiKey: string | undefined) {
-    this.#key = apiKey ? new TextEncoder().encode(apiKey) : null;
+export interface TokenVerifierOptions {
+  /** Where a JWKS outage is reported (once per outage). */
+  log?: Logger;
+  jwks?: JwksOptions;
+}
+
+const RSA_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'] as const;
+/** Each ES algorithm and the one curve it is defined on (RFC 7518 §3.4). */
+const EC_CURVE_OF: Readonly<Record<string, string>> = { ES256: 'prime256v1', ES384: 'secp384r1', ES512: 'secp521r1' };
+
+/** The verifier's keys as the node's config gives them. */
+export function tokenKeysOf(config: Pick<Config['realtime'], 'apiKey' | 'tokenRsaPublicKey' | 'tokenEcdsaPublicKey' | 'tokenJwksUrl' | 'tokenAudience' | 'tokenIssuer'>): TokenKeys {
+  return {
+    hmacSecret: config.apiKey,
+    rsaPublicKey: config.tokenRsaPublicKey,
+    ecdsaPublicKey: config.tokenEcdsaPublicKey,
+    jwksUrl: config.tokenJwksUrl,
+    audience: config.tokenAudience,
+    issuer: config.tokenIssuer,
+  };
+}
+
+export class TokenVerifier {
+  readonly #hmac: Uint8Array | null;
+  readonly #rsa: KeyObject | null;
+  readonly #ec: KeyObject | null;
+  readonly #jwks: JwksKeySet | null;
+  readonly #options: JWTVerifyOptions;
+
+  /**
+   * A string is the HS256 key alone (realtime.apiKey). Without any key no token is valid.
+   * PEM keys are expected to have passed the config's checks (src/config/token-keys.ts).
+   */
+  constructor(keys: string | undefined | TokenKeys, options: TokenVerifierOptions = {}) {
+    const k: TokenKeys = typeof keys === 'object' ? keys : { hmacSecret: keys };
+    this.#hmac = k.hmacSecret ? new TextEncoder().encode(k.hmacSecret) : null;
+    this.#rsa = k.rsaPublicKey ? createPublicKey(k.rsaPublicKey) : null;
+    this.#ec = k.ecdsaPublicKey ? createPublicKey(k.ecdsaPublicKey) : null;
+    this.#jwks = k.jwksUrl ? new JwksKeySet(k.jwksUrl, { ...options.jwks, ...(options.log ? { log: options.log } : {}) }) : null;
+    const algorithms: string[] = [];
+    if (this.#hmac) algorithms.push('HS256');
+    if (this.#rsa || this.#jwks) algorithms.push(...RSA_ALGORITHMS);
+    if (this.#ec || this.#jwks) algorithms.push(...Object.keys(EC_CURVE_OF));
+    this.#options = {
+      algorithms,
+      ...(k.audience ? { audience: k.audience } : {}),
+      ...(k.issuer ? { issuer: k.issuer } : {}),
+    };
   }
 
+  /** A verifier for the node's realtime config. */
+  static fromConfig(config: Parameters<typeof tokenKeysOf>[0], options: TokenVerifierOptions = {}): TokenVerifier {
+    return new TokenVerifier(tokenKeysOf(config), options);
+  }
+
+  /** The JWKS key set, when one is configured (tests count its fetches). */
+  get jwks(): JwksKeySet | null {
+    return this.#jwks;
+  }
+
+  /**
+   * The key for a token's `alg`. HS256 only ever gets the HMAC secret and RS/PS/ES only public
+   * keys, so a token "signed" with the public key as an HMAC secret finds nothing to match.
+   * A token with a `kid` goes to the JWKS when there is one; without a `kid` the configured
+   * PEM key of its family is used (or the JWKS, which then needs a single matching key).
+   */
+  #keyFor = async (header: JWSHeaderParameters, token: FlattenedJWSInput): Promise<Uint8Array | KeyObject | Awaited<ReturnType<JwksKeySet['key']>>> => {
+    const alg = header.alg ?? '';
+    if (alg === 'HS256') {
+      if (!this.#hmac) invalid('HS256 tokens need realtime.apiKey, which is not set');
+      return this.#hmac;
+    }
+    const family = (RSA_ALGORITHMS as readonly string[]).includes(alg) ? this.#rsa : Object.hasOwn(EC_CURVE_OF, alg) ? this.#ec : undefined;
+    if (family === undefined) invalid(`algorithm ${alg} is not accepted`);
+    if (this.#jwks && (header.kid !== undefined || family === null)) return this.#jwks.key(header, token);
+    if (family === null) invalid(`no key is configured for ${alg} tokens`);
+    if (Object.hasOwn(EC_CURVE_OF, alg) && family.asymmetricKeyDetails?.namedCurve !== EC_CURVE_OF[alg]) invalid(`the configured ECDSA key does not verify ${alg} tokens`);
+    return family;
+  };
+
   async #verify(token: string): Promise<JWTPayload> {
-    if (!this.#key) invalid('no API key is configured to verify tokens');
+    if (this.#options.algorithms!.length === 0) invalid('no key is configured to verify tokens');
     try {
-      const { payload } = await jwtVerify(token, this.#key, { algorithms: ['HS256'] });
+      const { payload } = await jwtVerify(token, this.#keyFor, this.#options);
       return payload;
     } catch (err) {
+      if (err instanceof TokenError) throw err;
+      if (err instanceof JwksUnavailableError) throw new TokenError('unavailable', err.message);
       // jose validates the signature before the claims, so an expired token is authentic.
       if (err instanceof joseErrors.JWTExpired) throw new TokenError('expired', 'token expired');
       throw new TokenError('invalid', err instanceof Error ? err.message : 'invalid token');

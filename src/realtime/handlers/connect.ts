@@ -3,7 +3,7 @@
  * session connected, sets up server-side subscriptions from the token's `channels`/`subs`
  * claims (recovering them with the positions the client sends in `subs`), and answers.
  */
-import { TokenError, type ServerSubClaim } from '../auth/tokens.js';
+import { TOKEN_KEYS_UNAVAILABLE_MESSAGE, TokenError, type ServerSubClaim } from '../auth/tokens.js';
 import type { ResolvedChannel } from '../namespaces.js';
 import { DISCONNECTS, DisconnectError, ERRORS, ReplyError } from '../protocol/codes.js';
 import type { Command, WireConnectResult, WireSubscribeResult } from '../protocol/frames.js';
@@ -41,6 +41,8 @@ async function authenticate(session: HandlerConnection, token: string): Promise<
   } catch (err) {
     if (!(err instanceof TokenError)) throw err;
     if (err.kind === 'expired') throw new ReplyError(ERRORS.tokenExpired);
+    // The keys cannot be fetched now (JWKS down): temporary, the client reconnects with backoff.
+    if (err.kind === 'unavailable') throw new ReplyError(ERRORS.internal, TOKEN_KEYS_UNAVAILABLE_MESSAGE);
     throw new DisconnectError(DISCONNECTS.invalidToken);
   }
 }

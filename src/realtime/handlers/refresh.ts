@@ -2,7 +2,7 @@
  * `refresh` (a new connection token before the connection expires) and `sub_refresh` (a new
  * subscription token before the subscription expires).
  */
-import { TokenError } from '../auth/tokens.js';
+import { TOKEN_KEYS_UNAVAILABLE_MESSAGE, TokenError } from '../auth/tokens.js';
 import { DISCONNECTS, DisconnectError, ERRORS, ReplyError } from '../protocol/codes.js';
 import type { Command, WireRefreshResult, WireSubRefreshResult } from '../protocol/frames.js';
 import type { HandlerConnection } from './handler-connection.js';
@@ -19,6 +19,8 @@ export async function handleRefresh(session: HandlerConnection, cmd: Extract<Com
     claims = await session.ctx.tokens.verifyConnection(token);
   } catch (err) {
     if (!(err instanceof TokenError)) throw err;
+    // Temporary: the client tries the refresh again later, the connection stays.
+    if (err.kind === 'unavailable') throw new ReplyError(ERRORS.internal, TOKEN_KEYS_UNAVAILABLE_MESSAGE);
     throw new DisconnectError(err.kind === 'expired' ? DISCONNECTS.expired : DISCONNECTS.invalidToken);
   }
   if (claims.user !== session.user) throw new DisconnectError(DISCONNECTS.invalidToken, 'refresh token is for another user');
@@ -46,6 +48,7 @@ export async function handleSubRefresh(session: HandlerConnection, cmd: Extract<
   } catch (err) {
     if (!(err instanceof TokenError)) throw err;
     if (err.kind === 'expired') throw new ReplyError(ERRORS.tokenExpired);
+    if (err.kind === 'unavailable') throw new ReplyError(ERRORS.internal, TOKEN_KEYS_UNAVAILABLE_MESSAGE);
     throw new DisconnectError(DISCONNECTS.invalidToken);
   }
   if (claims.user !== session.user || claims.channel !== channel || (claims.client !== '' && claims.client !== session.id)) {

@@ -2,7 +2,7 @@
  * `subscribe`, and the subscription set-up shared with server-side subscriptions (connect
  * claims, subscribeUser): permissions, Hub registration, presence, position and recovery.
  */
-import { TokenError, type SubscriptionOverride } from '../auth/tokens.js';
+import { TOKEN_KEYS_UNAVAILABLE_MESSAGE, TokenError, type SubscriptionOverride } from '../auth/tokens.js';
 import { keepsStream, levelAllows, type ResolvedChannel } from '../namespaces.js';
 import { DISCONNECTS, DisconnectError, ERRORS, ReplyError } from '../protocol/codes.js';
 import { wirePublication, type Command, type WireSubscribeResult } from '../protocol/frames.js';
@@ -162,6 +162,7 @@ async function verifySubscriptionToken(session: HandlerConnection, channel: stri
     claims = await session.ctx.tokens.verifySubscription(token);
   } catch (err) {
     if (err instanceof TokenError) {
+      if (err.kind === 'unavailable') throw new ReplyError(ERRORS.internal, TOKEN_KEYS_UNAVAILABLE_MESSAGE);
       throw new ReplyError(err.kind === 'expired' ? ERRORS.tokenExpired : ERRORS.permissionDenied);
     }
     throw err;
