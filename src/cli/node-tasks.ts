@@ -85,21 +85,8 @@ export async function runVerify(config: Config, options: { json?: boolean }): Pr
       return 1;
     }
     process.stdout.write(`ok: ${chain.count} changes verify (head ${chain.headHash})\n`);
-    if (content!.ok) {
-      process.stdout.write(`ok: the tables match the log (${formatDigest(content!.digest)})\n`);
-      return 0;
-    }
-    process.stdout.write(`mismatch: ${content!.reason}\n`);
-    const d = content!.difference;
-    if (d) {
-      for (const field of d.problem === 'differs' ? d.fields : []) {
-        process.stdout.write(`  ${field}: tables ${JSON.stringify(d.left?.[field])}, log ${JSON.stringify(d.right?.[field])}\n`);
-      }
-    }
-    if (content!.live && content!.rebuilt) {
-      process.stdout.write(`  tables ${formatDigest(content!.live)}\n  log    ${formatDigest(content!.rebuilt)}\n`);
-    }
-    return 1;
+    process.stdout.write(content === null ? '' : describeContent(content));
+    return ok ? 0 : 1;
   });
   return code ?? 0;
 }
@@ -118,6 +105,24 @@ async function checkContent(core: NodeCore, progress: boolean): Promise<ContentV
   } finally {
     await scratch.close();
   }
+}
+
+/** A value in a line of text: JSON, cut short so a long post body does not flood the terminal. */
+function shortJson(value: unknown): string {
+  const text = JSON.stringify(value) ?? 'undefined';
+  return text.length > 200 ? `${text.slice(0, 200)}… (${text.length} characters)` : text;
+}
+
+/** The content verdict as `mycel verify` prints it: the difference's fields and both digests. */
+function describeContent(content: ContentVerdict): string {
+  if (content.ok) return `ok: the tables match the log (${formatDigest(content.digest)})\n`;
+  let out = `mismatch: ${content.reason}\n`;
+  const d = content.difference;
+  for (const field of d?.problem === 'differs' ? d.fields : []) {
+    out += `  ${field}: tables ${shortJson(d?.left?.[field])}, log ${shortJson(d?.right?.[field])}\n`;
+  }
+  if (content.live && content.rebuilt) out += `  tables ${formatDigest(content.live)}\n  log    ${formatDigest(content.rebuilt)}\n`;
+  return out;
 }
 
 /** The content verdict as `mycel verify --json` prints it: the difference says which side is which. */
