@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { registerConfigCommand } from './commands/config.js';
 import { registerInfoCommand } from './commands/info.js';
 import { registerInitCommand } from './commands/init.js';
+import { registerNodesCommand } from './commands/nodes.js';
 import { registerOwnerCommand } from './commands/owner.js';
 import { registerServeCommand } from './commands/serve.js';
 import { registerVerifyCommand } from './commands/verify.js';
@@ -29,5 +30,6 @@ registerInfoCommand(program);
 registerConfigCommand(program);
 registerVerifyCommand(program);
 registerOwnerCommand(program);
+registerNodesCommand(program);
 
 program.parseAsync(process.argv).catch(exitWithError);
