@@ -35,6 +35,8 @@ const HINTS: Partial<Record<MycelError['code'], (err: MycelError) => string>> = 
   DATA_DIR_LOCKED: () =>
     'another `mycel serve` is running on this data directory: stop it first. Several instances of one node need PostgreSQL (database.url) and Redis (realtime.redisUrl)',
   INVALID_CREDENTIALS: () => 'the current owner password is not correct; if it is lost, run `mycel owner set-password --recover` (docs/owner.md)',
+  NODE_EXISTS: () => 'a node with this id is registered: `mycel nodes list` shows it, `mycel nodes set` changes it',
+  NODE_NOT_FOUND: () => '`mycel nodes list` shows the registered node ids; `mycel nodes add` registers one',
   VALIDATION_FAILED: () => 'see the message above for the value that is not accepted',
 };
 

@@ -4,6 +4,7 @@ import { registerConfigCommand } from './commands/config.js';
 import { registerDigestCommand } from './commands/digest.js';
 import { registerInfoCommand } from './commands/info.js';
 import { registerInitCommand } from './commands/init.js';
+import { registerNodesCommand } from './commands/nodes.js';
 import { registerOwnerCommand } from './commands/owner.js';
 import { registerServeCommand } from './commands/serve.js';
 import { registerVerifyCommand } from './commands/verify.js';
@@ -31,5 +32,6 @@ registerConfigCommand(program);
 registerVerifyCommand(program);
 registerDigestCommand(program);
 registerOwnerCommand(program);
+registerNodesCommand(program);
 
 program.parseAsync(process.argv).catch(exitWithError);

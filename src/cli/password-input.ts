@@ -68,6 +68,14 @@ export function stdinPasswordInput(): PasswordInput {
       },
     };
   }
+  return pipedPasswordInput();
+}
+
+/**
+ * Password input from standard input, read to its end and taken line by line, even from a terminal (for
+ * `--password-stdin`: a script pipes the password in; typed at a terminal it echoes and ends with Ctrl-D).
+ */
+export function pipedPasswordInput(): PasswordInput {
   let lines: Promise<string[]> | undefined;
   let used = 0;
   const next = async (what: string): Promise<string> => {

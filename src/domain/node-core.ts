@@ -1,9 +1,11 @@
 import type { Logger } from '../log.js';
 import type { Storage, StorageReader } from '../storage/storage.js';
+import { ClientNodes } from './client-nodes.js';
 import { CommitHook } from './commit-hook.js';
 import { ensureNodeIdentity, type IdentityOptions } from './node-identity.js';
 import { Operator } from './operator.js';
 import type { ChannelPolicy } from './permissions.js';
+import { NodeSessions } from './node-sessions.js';
 import { OwnerSessions } from './owner-sessions.js';
 import type { NodeRecord } from '../model/content.js';
 import { Writer } from './writer.js';
@@ -25,6 +27,10 @@ export interface NodeCore {
   readonly hook: CommitHook;
   readonly operator: Operator;
   readonly sessions: OwnerSessions;
+  /** Log-in of registered client nodes; their tokens resolve through `sessions`. */
+  readonly nodeSessions: NodeSessions;
+  /** The registry of client nodes (owner only; not in the change log). */
+  readonly clientNodes: ClientNodes;
   /** Lets queued writes commit, then closes storage. */
   close(): Promise<void>;
 }
@@ -47,6 +53,8 @@ export async function openNodeCore(storage: Storage, options: NodeCoreOptions): 
   const writer = new Writer(storage, node.id, hook);
   const operator = new Operator(storage, writer, options.channelPolicy);
   const sessions = new OwnerSessions(storage, options.sessionMinutes);
+  const nodeSessions = new NodeSessions(storage, options.sessionMinutes);
+  const clientNodes = new ClientNodes(storage);
   let closed = false;
   return {
     storage,
@@ -54,6 +62,8 @@ export async function openNodeCore(storage: Storage, options: NodeCoreOptions): 
     hook,
     operator,
     sessions,
+    nodeSessions,
+    clientNodes,
     async close() {
       if (closed) return;
       closed = true;

@@ -5,6 +5,7 @@ import { hashPassword, verifyPassword } from '../lib/password.js';
 import type { Logger } from '../log.js';
 import type { Storage } from '../storage/storage.js';
 import type { NodeRecord } from '../model/content.js';
+import { remoteOwnerNode } from './client-nodes.js';
 
 export interface IdentityOptions {
   /** Name for a new node; default: the host name. Ignored once the node exists. */
@@ -60,7 +61,7 @@ export async function ensureNodeIdentity(storage: Storage, options: IdentityOpti
   if (options.remoteOwner && remoteHash) {
     const { nodeId } = options.remoteOwner;
     const inserted = await storage.transaction((tx) =>
-      tx.insertClientNode({ id: nodeId, passwordHash: remoteHash, asOwner: true, createdAt: Date.now() }),
+      tx.insertClientNode(remoteOwnerNode(nodeId, remoteHash, Date.now())),
     );
     if (inserted) log.info({ remoteNodeId: nodeId }, 'registered remote owner node');
   }

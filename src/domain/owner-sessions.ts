@@ -5,8 +5,11 @@ import { verifyPassword } from '../lib/password.js';
 import type { Storage } from '../storage/storage.js';
 import type { Actor } from './actor.js';
 
-/** A hash that no password matches, verified instead when no owner password is set, so timing does not tell. */
-const UNUSABLE_HASH = 'scrypt$32768$8$1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA';
+/**
+ * A hash that no password matches (with the cost parameters of real ones), verified instead when
+ * there is no hash to check against (no owner password, an unknown node), so timing does not tell.
+ */
+export const UNUSABLE_HASH = 'scrypt$32768$8$1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA';
 
 export interface IssuedSession {
   /** The bearer token; only its sha256 is stored. */

@@ -34,6 +34,7 @@ import { healthRoutes } from './routes/health.js';
 import { linkRoutes } from './routes/links.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { nodeRoutes } from './routes/node.js';
+import { nodesRoutes } from './routes/nodes.js';
 import { openapiRoutes } from './routes/openapi.js';
 import { postRoutes } from './routes/posts.js';
 import { rootRoutes } from './routes/root.js';
@@ -135,7 +136,7 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
       },
       components: {
         securitySchemes: {
-          bearerAuth: { type: 'http', scheme: 'bearer', description: 'Session token from POST /api/v1/session' },
+          bearerAuth: { type: 'http', scheme: 'bearer', description: 'Session token from POST /api/v1/session (owner) or POST /api/v1/nodes/session (client node)' },
           cookieAuth: {
             type: 'apiKey',
             in: 'cookie',
@@ -187,6 +188,7 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
   await app.register(rootRoutes, context);
   await app.register(nodeRoutes, context);
   await app.register(sessionRoutes, context);
+  await app.register(nodesRoutes, context);
   await app.register(channelRoutes, context);
   await app.register(postRoutes, context);
   await app.register(linkRoutes, context);

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CHANGE_TYPES } from '../model/content.js';
+import { CHANGE_TYPES, NODE_DATA_ROLES, NODE_WRITE_ACCESS } from '../model/content.js';
 import { LIMITS } from '../domain/validation.js';
 import { ERROR_CODES, type ErrorCode } from '../errors.js';
 
@@ -69,6 +69,18 @@ export const changeSchema = z
     hash: z.string().describe('sha256(prevHash ‖ canonical JSON of the change without hashes), hex'),
   })
   .register(apiSchemas, { id: 'Change' });
+
+export const clientNodeSchema = z
+  .object({
+    id: uuid,
+    asOwner: z.boolean().describe('Has the owner\'s rights on this node'),
+    role: z.enum(NODE_DATA_ROLES).describe('`child` pulls from this node, `parent` is pulled by it, `both` does either'),
+    writeAccess: z.enum(NODE_WRITE_ACCESS).describe('Whether writes the node forwards here are accepted'),
+    channels: z.array(z.string()).describe('Channel names and `namespace:*` patterns it may pull and write; empty means every channel'),
+    createdAt: timeMs,
+    updatedAt: timeMs,
+  })
+  .register(apiSchemas, { id: 'ClientNode', description: 'A node allowed to connect to this one; its password hash is never shown' });
 
 export const actorSchema = z
   .discriminatedUnion('kind', [

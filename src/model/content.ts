@@ -104,12 +104,28 @@ export interface Session {
   expiresAt: number;
 }
 
-/** Another node known to this one (the network issue builds on it). */
+/** What a client node does with data: a `child` pulls from this node, a `parent` is pulled by it. */
+export const NODE_DATA_ROLES = ['child', 'parent', 'both'] as const;
+export type NodeDataRole = (typeof NODE_DATA_ROLES)[number];
+
+/** Whether writes a client node forwards to this node are accepted. */
+export const NODE_WRITE_ACCESS = ['read-only', 'read-write'] as const;
+export type NodeWriteAccess = (typeof NODE_WRITE_ACCESS)[number];
+
+/**
+ * A node allowed to connect to this one (its client), registered by the owner. This is the
+ * node's own configuration, not replicated content: it never enters the change log.
+ */
 export interface ClientNode {
   id: string;
   passwordHash: string;
   asOwner: boolean;
+  role: NodeDataRole;
+  writeAccess: NodeWriteAccess;
+  /** Channel names and `namespace:*` patterns it may pull and write; empty means every channel. */
+  channels: string[];
   createdAt: number;
+  updatedAt: number;
 }
 
 export interface Page<T> {

@@ -67,6 +67,7 @@ export abstract class QueryReader<Q extends ReaderQueries> implements StorageRea
   countChanges(): Promise<number> { return this.run((q) => q.countChanges()); }
   getSession(tokenHash: string): Promise<Session | null> { return this.run((q) => q.getSession(tokenHash)); }
   getClientNode(id: string): Promise<ClientNode | null> { return this.run((q) => q.getClientNode(id)); }
+  listClientNodes(): Promise<ClientNode[]> { return this.run((q) => q.listClientNodes()); }
   schemaVersion(): Promise<number> { return this.run((q) => q.schemaVersion()); }
 }
 
@@ -162,5 +163,8 @@ export abstract class QueryTx<Q extends TxQueries, M> extends QueryReader<Q> imp
   deleteSession(tokenHash: string): Promise<void> { return this.run((q) => q.deleteSession(tokenHash)); }
   deleteExpiredSessions(now: number): Promise<number> { return this.run((q) => q.deleteExpiredSessions(now)); }
   deleteOwnerSessions(): Promise<number> { return this.run((q) => q.deleteOwnerSessions()); }
+  deleteNodeSessions(nodeId: string): Promise<number> { return this.run((q) => q.deleteNodeSessions(nodeId)); }
   insertClientNode(n: ClientNode): Promise<boolean> { return this.run((q) => q.insertClientNode(n)); }
+  updateClientNode(n: ClientNode): Promise<void> { return this.run((q) => q.updateClientNode(n)); }
+  deleteClientNode(id: string): Promise<void> { return this.run((q) => q.deleteClientNode(id)); }
 }

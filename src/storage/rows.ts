@@ -74,7 +74,11 @@ export interface ClientNodeRow {
   id: string;
   password_hash: string;
   as_owner: Flag;
+  role: string;
+  write_access: string;
+  channels: string;
   created_at: number;
+  updated_at: number;
 }
 
 // Column lists in the order the insert statements of both dialects bind them (see Table.values).
@@ -85,7 +89,7 @@ const POST_COLUMNS =
 const LINK_COLUMNS = 'id, from_post_id, to_post_id, label, origin_node_id, created_at';
 const CHANGE_COLUMNS = 'serial, origin_node_id, origin_serial, type, payload_version, payload, created_at, prev_hash, hash';
 const SESSION_COLUMNS = 'token_hash, subject_kind, subject_id, created_at, expires_at';
-const CLIENT_NODE_COLUMNS = 'id, password_hash, as_owner, created_at';
+const CLIENT_NODE_COLUMNS = 'id, password_hash, as_owner, role, write_access, channels, created_at, updated_at';
 
 function toNode(r: NodeRow): NodeRecord {
   return { id: r.id, name: r.name, createdAt: r.created_at, ownerPasswordHash: r.owner_password_hash };
@@ -161,7 +165,11 @@ function toClientNode(r: ClientNodeRow): ClientNode {
     id: r.id,
     passwordHash: r.password_hash,
     asOwner: r.as_owner === true || r.as_owner === 1,
+    role: r.role as ClientNode['role'],
+    writeAccess: r.write_access as ClientNode['writeAccess'],
+    channels: JSON.parse(r.channels) as string[],
     createdAt: r.created_at,
+    updatedAt: r.updated_at,
   };
 }
 
@@ -229,10 +237,12 @@ export const SESSION: Table<SessionRow, Session> = {
   values: (s) => [s.tokenHash, s.subjectKind, s.subjectId, s.createdAt, s.expiresAt],
 };
 
-export const CLIENT_NODE: Table<ClientNodeRow, ClientNode> = {
+export const CLIENT_NODE: Table<ClientNodeRow, ClientNode> & { updateValues(n: ClientNode): unknown[] } = {
   columns: CLIENT_NODE_COLUMNS,
   read: toClientNode,
-  values: (n) => [n.id, n.passwordHash, n.asOwner, n.createdAt],
+  values: (n) => [n.id, n.passwordHash, n.asOwner, n.role, n.writeAccess, JSON.stringify(n.channels), n.createdAt, n.updatedAt],
+  /** Values of both dialects' `UPDATE client_nodes SET password_hash, as_owner, role, write_access, channels, updated_at WHERE id`, in that order. */
+  updateValues: (n) => [n.passwordHash, n.asOwner, n.role, n.writeAccess, JSON.stringify(n.channels), n.updatedAt, n.id],
 };
 
 /** The head of an empty change log. */

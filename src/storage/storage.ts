@@ -68,6 +68,8 @@ export interface StorageReader {
 
   getSession(tokenHash: string): Promise<Session | null>;
   getClientNode(id: string): Promise<ClientNode | null>;
+  /** Every registered client node, ordered by (createdAt, id). */
+  listClientNodes(): Promise<ClientNode[]>;
 
   /** The schema version the database is at. */
   schemaVersion(): Promise<number>;
@@ -111,8 +113,15 @@ export interface StorageTx extends StorageReader {
   /** Deletes every owner session (after the owner password changed); returns how many. */
   deleteOwnerSessions(): Promise<number>;
 
+  /** Deletes every session of one client node (removed, or its password changed); returns how many. */
+  deleteNodeSessions(nodeId: string): Promise<number>;
+
   /** Registers a client node; returns false (and changes nothing) when the id exists. */
   insertClientNode(node: ClientNode): Promise<boolean>;
+  /** Replaces everything of a client node but its id and createdAt; NODE_NOT_FOUND when there is none. */
+  updateClientNode(node: ClientNode): Promise<void>;
+  /** Deletes a client node (not its sessions: see deleteNodeSessions); NODE_NOT_FOUND when there is none. */
+  deleteClientNode(id: string): Promise<void>;
 }
 
 /** One unit of work inside a batch: runs in its own savepoint. */

@@ -21,6 +21,7 @@
  * open channel linked to a post in the closed one (links only).
  */
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,6 +33,9 @@ import { startMycel, type ServingNode } from '../helpers/process.js';
 
 const API_KEY = 'authz-matrix-api-key-0123456789abcdef';
 const PASSWORD = 'authz-matrix-owner-pw';
+/** A client node registered before the rows run. */
+const NODE_ID = randomUUID();
+const NODE_PASSWORD = 'authz-matrix-node-pw';
 
 const PRINCIPALS = ['none', 'bad', 'expired', 'user', 'userCookie', 'owner', 'ownerCookie', 'apiKey'] as const;
 type Principal = (typeof PRINCIPALS)[number];
@@ -88,6 +92,13 @@ const MATRIX: Record<string, Row> = {
   'POST /api/v1/session':                  { cells: [201,  201,  201,  201,  201,  201,  201,  201], request: () => ({ body: { password: PASSWORD } }) },
   'GET /api/v1/session':                   { cells: [401,  401,  401,  200,  401,  200,  200,  401] },
   'DELETE /api/v1/session':                { cells: [401,  401,  401,  204,  401,  204,  204,  401], endsSession: true },
+  // Client nodes: their log-in is public (the body carries the credentials); the registry is the owner's.
+  'POST /api/v1/nodes/session':            { cells: [201,  201,  201,  201,  201,  201,  201,  201], request: () => ({ body: { nodeId: NODE_ID, password: NODE_PASSWORD } }) },
+  'GET /api/v1/nodes':                     { cells: [401,  401,  401,  403,  401,  200,  200,  401] },
+  'POST /api/v1/nodes':                    { cells: [401,  401,  401,  403,  401,  201,  201,  401], request: () => ({ body: { nodeId: randomUUID(), password: NODE_PASSWORD } }) },
+  'GET /api/v1/nodes/{nodeId}':            { cells: [401,  401,  401,  403,  401,  200,  200,  401] },
+  'PATCH /api/v1/nodes/{nodeId}':          { cells: [401,  401,  401,  403,  401,  200,  200,  401], request: () => ({ body: { role: 'parent' } }) },
+  'DELETE /api/v1/nodes/{nodeId}':         { cells: [401,  401,  401,  403,  401,  204,  204,  401] },
   'GET /api/v1/channels':                  { cells: [401,  401,  401,  200,  401,  200,  200,  401] },
   'POST /api/v1/channels':                 { cells: [401,  401,  401,  403,  401,  201,  201,  401], request: (_f, n) => ({ body: { name: `open:made${n}` } }) },
   'GET /api/v1/channels/{channelId}': { cells: {
@@ -323,7 +334,10 @@ async function ask(route: string, row: Row, principal: Principal, fixture: Fixtu
   const kind = row.kind ?? 'rest';
   let token = tokens[principal];
   if (row.endsSession && (principal === 'owner' || principal === 'ownerCookie')) token = await login();
+  // A node of its own for a request that may change or remove it.
+  const nodeId = !template.includes('{nodeId}') ? '' : method === 'GET' ? NODE_ID : (await setup<{ id: string }>(ownerToken, 'POST', '/api/v1/nodes', { nodeId: randomUUID(), password: NODE_PASSWORD })).id;
   const path = template
+    .replace('{nodeId}', nodeId)
     .replace('{channelId}', fixture.channelId)
     .replace('{postId}', fixture.postId)
     .replace('{linkId}', fixture.linkId)
@@ -376,16 +390,17 @@ describe('authorisation matrix (mycel serve on SQLite)', () => {
         '  loginAttemptsPerMinute: 10000',
         'realtime:',
         `  apiKey: ${API_KEY}`,
+        // Every principal but one sends a wrong (or no) key to each server API method here.
+        '  apiKeyFailuresPerMinute: 100000',
         '  namespaces:',
         '    open: {}',
         '    closed: { subscribe: owner, publish: owner, history: owner, presence: owner }',
         '',
       ].join('\n'),
     );
-    // Every cell without the key is a wrong-key request: the per-address limit on those would
-    // turn later cells into 429 (the limit itself is tested in http-edge.test.ts).
-    node = await startMycel({ MYCEL_API_KEY_FAILURES_PER_MINUTE: '100000' }, ['--config', config]);
+    node = await startMycel({}, ['--config', config]);
     ownerToken = await login();
+    await setup(ownerToken, 'POST', '/api/v1/nodes', { nodeId: NODE_ID, password: NODE_PASSWORD });
     const user = await signJwt({ sub: 'matrix-user' }, 3600);
     Object.assign(tokens, {
       bad: 'not-a-token-anyone-issued',

@@ -16,6 +16,12 @@ const ROUTES = [
   'POST /api/v1/session',
   'GET /api/v1/session',
   'DELETE /api/v1/session',
+  'POST /api/v1/nodes/session',
+  'GET /api/v1/nodes',
+  'POST /api/v1/nodes',
+  'GET /api/v1/nodes/{nodeId}',
+  'PATCH /api/v1/nodes/{nodeId}',
+  'DELETE /api/v1/nodes/{nodeId}',
   'GET /api/v1/channels',
   'POST /api/v1/channels',
   'GET /api/v1/channels/{channelId}',
@@ -37,7 +43,7 @@ const ROUTES = [
   'GET /readyz',
   'GET /metrics',
 ];
-const PUBLIC_ROUTES = new Set(['GET /', 'GET /api/v1', 'GET /api/v1/node', 'POST /api/v1/session', 'GET /api/v1/openapi.json', 'GET /healthz', 'GET /readyz', 'GET /metrics']);
+const PUBLIC_ROUTES = new Set(['GET /', 'GET /api/v1', 'GET /api/v1/node', 'POST /api/v1/session', 'POST /api/v1/nodes/session', 'GET /api/v1/openapi.json', 'GET /healthz', 'GET /readyz', 'GET /metrics']);
 
 interface Operation {
   operationId?: string;

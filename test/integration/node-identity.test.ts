@@ -32,6 +32,7 @@ for (const backend of storageBackends) {
         assert.equal(first.node.name, 'alpha');
         const client = await handle.storage.getClientNode(REMOTE);
         assert.equal(client?.asOwner, true);
+        assert.deepEqual([client?.role, client?.writeAccess, client?.channels], ['both', 'read-write', []], 'the remote owner node may do everything');
         assert.equal(await verifyPassword('remote-1', client!.passwordHash), true);
 
         // A restart: another Storage on the same database, another name and remote password.

@@ -12,6 +12,7 @@ import { MycelError, type ErrorCode } from '../../src/errors.js';
 import { sha256Hex } from '../../src/lib/hash.js';
 import { newId } from '../../src/lib/ids.js';
 import { createStorage, CURRENT_SCHEMA_VERSION } from '../../src/storage/index.js';
+import { MIGRATIONS, SCHEMA_MIGRATIONS_DDL } from '../../src/storage/migrations/index.js';
 import type { ChangeHead, Storage, StorageTx } from '../../src/storage/storage.js';
 import { rawExec, storageBackends, type StorageHandle } from '../helpers/storage.js';
 
@@ -100,6 +101,10 @@ async function append(tx: StorageTx, originNodeId = NODE_ID, originSerial?: numb
   const change = nextChange(head, originNodeId, originSerial);
   await tx.insertChange(change);
   return change;
+}
+
+function clientNode(over: Partial<ClientNode> = {}): ClientNode {
+  return { id: newId(), passwordHash: 'hash', asOwner: false, role: 'child', writeAccess: 'read-only', channels: [], createdAt: T0, updatedAt: T0, ...over };
 }
 
 /** Reads the whole change log and checks serials 1..n, gapless, each linked to the previous. */
@@ -416,14 +421,89 @@ for (const backend of storageBackends) {
       });
 
       it('registers a client node once and keeps its first password', async () => {
-        const owner: ClientNode = { id: newId(), passwordHash: 'hash-1', asOwner: true, createdAt: T0 };
-        const plain: ClientNode = { id: newId(), passwordHash: 'hash-2', asOwner: false, createdAt: T0 + 1 };
+        const owner = clientNode({ passwordHash: 'hash-1', asOwner: true, role: 'both', writeAccess: 'read-write' });
+        const plain = clientNode({ passwordHash: 'hash-2', createdAt: T0 + 1, channels: ['a', 'ns:*'] });
         assert.equal(await s.transaction((tx) => tx.insertClientNode(owner)), true);
         assert.equal(await s.transaction((tx) => tx.insertClientNode(plain)), true);
         assert.equal(await s.transaction((tx) => tx.insertClientNode({ ...owner, passwordHash: 'other', asOwner: false })), false);
         assert.deepEqual(await s.getClientNode(owner.id), owner);
         assert.deepEqual(await s.getClientNode(plain.id), plain);
         assert.equal(await s.getClientNode(newId()), null);
+      });
+
+      it('lists client nodes by (createdAt, id), updates and deletes them', async () => {
+        const nodes = [3, 1, 2, 1].map((t) => clientNode({ createdAt: T0 + t, updatedAt: T0 + t }));
+        await s.transaction(async (tx) => {
+          for (const n of nodes) await tx.insertClientNode(n);
+        });
+        const order = [...nodes].sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1));
+        assert.deepEqual(await s.listClientNodes(), order);
+
+        const changed: ClientNode = { ...nodes[0]!, passwordHash: 'new', asOwner: true, role: 'parent', writeAccess: 'read-write', channels: ['x:*'], updatedAt: T0 + 50 };
+        await s.transaction((tx) => tx.updateClientNode(changed));
+        assert.deepEqual(await s.getClientNode(changed.id), changed);
+        // created_at and id never change, whatever the value says.
+        await s.transaction((tx) => tx.updateClientNode({ ...changed, createdAt: T0 + 99 }));
+        assert.equal((await s.getClientNode(changed.id))!.createdAt, nodes[0]!.createdAt);
+
+        await s.transaction((tx) => tx.deleteClientNode(nodes[1]!.id));
+        assert.equal(await s.getClientNode(nodes[1]!.id), null);
+        assert.equal((await s.listClientNodes()).length, 3);
+
+        const ghost = clientNode();
+        await assert.rejects(s.transaction((tx) => tx.updateClientNode(ghost)), isCode('NODE_NOT_FOUND'));
+        await assert.rejects(s.transaction((tx) => tx.deleteClientNode(ghost.id)), isCode('NODE_NOT_FOUND'));
+        assert.equal(await s.getClientNode(ghost.id), null, 'a failed update inserts nothing');
+      });
+
+      it('deletes the sessions of one client node and only those', async () => {
+        const a = newId();
+        const b = newId();
+        const mk = (subjectKind: Session['subjectKind'], subjectId: string): Session => ({
+          tokenHash: sha256Hex(newId()),
+          subjectKind,
+          subjectId,
+          createdAt: T0,
+          expiresAt: T0 + 1000,
+        });
+        const ofA = [mk('node', a), mk('node', a)];
+        const others = [mk('node', b), mk('owner', a)];
+        await s.transaction(async (tx) => {
+          for (const x of [...ofA, ...others]) await tx.insertSession(x);
+        });
+        assert.equal(await s.transaction((tx) => tx.deleteNodeSessions(a)), 2);
+        for (const x of ofA) assert.equal(await s.getSession(x.tokenHash), null);
+        for (const x of others) assert.deepEqual(await s.getSession(x.tokenHash), x);
+        assert.equal(await s.transaction((tx) => tx.deleteNodeSessions(a)), 0);
+      });
+
+      it('refuses a client node role or write access outside its set (schema check)', async () => {
+        const bad = clientNode({ role: 'sibling' as ClientNode['role'] });
+        await assert.rejects(s.transaction((tx) => tx.insertClientNode(bad)));
+        const worse = clientNode({ writeAccess: 'everything' as ClientNode['writeAccess'] });
+        await assert.rejects(s.transaction((tx) => tx.insertClientNode(worse)));
+        assert.deepEqual(await s.listClientNodes(), []);
+      });
+
+      it('gives client nodes registered before schema 3 both roles, read-write and every channel', async () => {
+        const old = await backend.create({ migrate: false });
+        try {
+          const statements = (sql: string) => sql.split(/;\s*\n/).map((x) => x.trim()).filter((x) => x !== '');
+          await rawExec(old, SCHEMA_MIGRATIONS_DDL[backend.name]);
+          for (const m of MIGRATIONS.filter((x) => x.version <= 2)) {
+            for (const sql of statements(m[backend.name])) await rawExec(old, sql);
+            await rawExec(old, 'INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [m.version, m.name, T0]);
+          }
+          const id = newId();
+          await rawExec(old, 'INSERT INTO client_nodes (id, password_hash, as_owner, created_at) VALUES ($1, $2, $3, $4)', [id, 'h', backend.name === 'sqlite' ? 1 : true, T0]);
+          assert.equal(await old.storage.schemaVersion(), 2);
+          await old.storage.migrate();
+          assert.deepEqual(await old.storage.getClientNode(id), {
+            id, passwordHash: 'h', asOwner: true, role: 'both', writeAccess: 'read-write', channels: [], createdAt: T0, updatedAt: T0,
+          });
+        } finally {
+          await old.cleanup();
+        }
       });
     });
 

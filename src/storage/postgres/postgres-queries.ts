@@ -81,12 +81,19 @@ const SQL = {
   deleteSession: q('delete_session', 'DELETE FROM sessions WHERE token_hash = $1'),
   deleteExpiredSessions: q('delete_expired_sessions', 'DELETE FROM sessions WHERE expires_at <= $1'),
   deleteOwnerSessions: q('delete_owner_sessions', "DELETE FROM sessions WHERE subject_kind = 'owner'"),
+  deleteNodeSessions: q('delete_node_sessions', "DELETE FROM sessions WHERE subject_kind = 'node' AND subject_id = $1"),
 
   getClientNode: q('get_client_node', `SELECT ${CLIENT_NODE.columns} FROM client_nodes WHERE id = $1`),
   insertClientNode: q(
     'insert_client_node',
-    `INSERT INTO client_nodes (${CLIENT_NODE.columns}) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING`,
+    `INSERT INTO client_nodes (${CLIENT_NODE.columns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING`,
   ),
+  listClientNodes: q('list_client_nodes', `SELECT ${CLIENT_NODE.columns} FROM client_nodes ORDER BY created_at, id`),
+  updateClientNode: q(
+    'update_client_node',
+    'UPDATE client_nodes SET password_hash = $1, as_owner = $2, role = $3, write_access = $4, channels = $5, updated_at = $6 WHERE id = $7',
+  ),
+  deleteClientNode: q('delete_client_node', 'DELETE FROM client_nodes WHERE id = $1'),
 } as const;
 
 // Plain (unnamed) statements: rare, and their tables may not exist yet.
@@ -254,6 +261,10 @@ export class PostgresQueries {
     return this.one(SQL.getClientNode, [id], CLIENT_NODE.read);
   }
 
+  listClientNodes(): Promise<ClientNode[]> {
+    return this.all(SQL.listClientNodes, [], CLIENT_NODE.read);
+  }
+
   /** Versions recorded in schema_migrations; empty before the first migration. */
   async migrationVersions(): Promise<number[]> {
     const present = (await this.db.query(HAS_MIGRATIONS_TABLE)).rows[0] as { present: boolean };
@@ -330,7 +341,19 @@ export class PostgresQueries {
     return this.count(SQL.deleteOwnerSessions, []);
   }
 
+  deleteNodeSessions(nodeId: string): Promise<number> {
+    return this.count(SQL.deleteNodeSessions, [nodeId]);
+  }
+
   async insertClientNode(n: ClientNode): Promise<boolean> {
     return (await this.count(SQL.insertClientNode, CLIENT_NODE.values(n))) === 1;
+  }
+
+  async updateClientNode(n: ClientNode): Promise<void> {
+    if ((await this.count(SQL.updateClientNode, CLIENT_NODE.updateValues(n))) === 0) throw new MycelError('NODE_NOT_FOUND', { nodeId: n.id });
+  }
+
+  async deleteClientNode(id: string): Promise<void> {
+    if ((await this.count(SQL.deleteClientNode, [id])) === 0) throw new MycelError('NODE_NOT_FOUND', { nodeId: id });
   }
 }

@@ -59,9 +59,14 @@ const SQL = {
   deleteSession: 'DELETE FROM sessions WHERE token_hash = ?',
   deleteExpiredSessions: 'DELETE FROM sessions WHERE expires_at <= ?',
   deleteOwnerSessions: "DELETE FROM sessions WHERE subject_kind = 'owner'",
+  deleteNodeSessions: "DELETE FROM sessions WHERE subject_kind = 'node' AND subject_id = ?",
 
   getClientNode: `SELECT ${CLIENT_NODE.columns} FROM client_nodes WHERE id = ?`,
-  insertClientNode: `INSERT INTO client_nodes (${CLIENT_NODE.columns}) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+  listClientNodes: `SELECT ${CLIENT_NODE.columns} FROM client_nodes ORDER BY created_at, id`,
+  insertClientNode: `INSERT INTO client_nodes (${CLIENT_NODE.columns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+  updateClientNode:
+    'UPDATE client_nodes SET password_hash = ?, as_owner = ?, role = ?, write_access = ?, channels = ?, updated_at = ? WHERE id = ?',
+  deleteClientNode: 'DELETE FROM client_nodes WHERE id = ?',
 
   hasMigrationsTable: "SELECT 1 AS present FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'",
   migrationVersions: 'SELECT version FROM schema_migrations ORDER BY version',
@@ -244,6 +249,10 @@ export class SqliteQueries {
     return this.one('getClientNode', [id], CLIENT_NODE.read);
   }
 
+  listClientNodes(): ClientNode[] {
+    return this.all('listClientNodes', [], CLIENT_NODE.read);
+  }
+
   /** Versions recorded in schema_migrations; empty before the first migration. */
   migrationVersions(): number[] {
     if (this.stmt('hasMigrationsTable').get() === undefined) return [];
@@ -320,8 +329,20 @@ export class SqliteQueries {
     return this.write('deleteOwnerSessions', []);
   }
 
+  deleteNodeSessions(nodeId: string): number {
+    return this.write('deleteNodeSessions', [nodeId]);
+  }
+
   insertClientNode(n: ClientNode): boolean {
     return this.write('insertClientNode', CLIENT_NODE.values(n)) === 1;
+  }
+
+  updateClientNode(n: ClientNode): void {
+    if (this.write('updateClientNode', CLIENT_NODE.updateValues(n)) === 0) throw new MycelError('NODE_NOT_FOUND', { nodeId: n.id });
+  }
+
+  deleteClientNode(id: string): void {
+    if (this.write('deleteClientNode', [id]) === 0) throw new MycelError('NODE_NOT_FOUND', { nodeId: id });
   }
 
   recordMigration(version: number, name: string, appliedAt: number): void {
