@@ -184,8 +184,11 @@ function schemaIssues(error: z.ZodError, sources: Map<string, string>): ConfigIs
       }
       continue;
     }
+    // An element of a list setting is reported on the setting, with the element's position.
+    const index = parent.length > 0 && /^\d+$/.test(parent[parent.length - 1]!) ? Number(parent.pop()) : undefined;
     const path = parent.join('.') || '(top level)';
-    out.push({ key: path, message: issue.message, source: sourceOf(path) });
+    const message = index === undefined ? issue.message : `item ${index + 1}: ${issue.message}`;
+    out.push({ key: path, message, source: sourceOf(path) });
   }
   return out;
 }
