@@ -26,7 +26,7 @@ test('fastify client errors map onto registry codes, never INTERNAL', () => {
   }
 });
 
-test('schema validation errors name the location and the field', () => {
+test('schema validation errors name the location and the field, each unknown key on its own', () => {
   const err = Object.assign(new Error('bad'), {
     statusCode: 400,
     validationContext: 'body',
@@ -41,11 +41,26 @@ test('schema validation errors name the location and the field', () => {
   assert.deepEqual(error.details, {
     location: 'body',
     field: 'meta.tags.0',
+    path: 'body.meta.tags.0',
     issues: [
-      { field: 'meta.tags.0', message: 'expected string' },
-      { field: 'colour,size', message: 'Unrecognized keys' },
+      { field: 'meta.tags.0', path: 'body.meta.tags.0', message: 'expected string' },
+      { field: 'colour', path: 'body.colour', message: 'Unrecognized keys' },
+      { field: 'size', path: 'body.size', message: 'Unrecognized keys' },
     ],
   });
+});
+
+test('the body as a whole is `body`; its field `body` is `body.body`', () => {
+  const whole = toMycelError(
+    Object.assign(new Error('bad'), { statusCode: 400, validationContext: 'body', validation: [{ instancePath: '', message: 'Invalid input: expected object, received array' }] }),
+  ).error;
+  assert.equal(whole.message, 'body: must be a JSON object, not an array');
+  assert.deepEqual({ field: whole.details?.field, path: whole.details?.path }, { field: '', path: 'body' });
+  const field = toMycelError(
+    Object.assign(new Error('bad'), { statusCode: 400, validationContext: 'body', validation: [{ instancePath: '/body', message: 'Invalid input: expected string, received number' }] }),
+  ).error;
+  assert.equal(field.message, 'body.body: must be a string, not a number');
+  assert.deepEqual({ field: field.details?.field, path: field.details?.path }, { field: 'body', path: 'body.body' });
 });
 
 test('registry errors pass through; anything else is INTERNAL', () => {

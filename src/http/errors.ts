@@ -42,14 +42,14 @@ const STATUS_CODES: Record<number, ErrorCode> = {
 };
 
 /**
- * The path of a schema error inside its location ('' when the location as a whole is wrong).
- * zod reports unknown keys on the parent object; name the keys themselves.
+ * The paths of a schema error inside its location ('' when the location as a whole is wrong).
+ * zod reports unknown keys on the parent object; each key is named as a field of its own.
  */
-function innerPath(issue: ValidationIssue): string {
+function innerPaths(issue: ValidationIssue): string[] {
   const path = (issue.instancePath ?? '').replace(/^\//, '').replace(/\//g, '.');
   const keys = issue.params?.keys;
-  if (Array.isArray(keys) && keys.length > 0) return keys.map((k) => (path ? `${path}.${String(k)}` : String(k))).join(',');
-  return path;
+  if (Array.isArray(keys) && keys.length > 0) return keys.map((k) => (path ? `${path}.${String(k)}` : String(k)));
+  return [path];
 }
 
 /** A JSON type with its article: `a string`, `an array`, `a JSON object`. */
@@ -75,10 +75,9 @@ function plainMessage(message: string | undefined): string {
  */
 function validationError(err: FastifyError): MycelError {
   const location = err.validationContext ?? 'request';
-  const issues = (err.validation ?? []).map((issue: ValidationIssue) => {
-    const field = innerPath(issue);
-    return { field, path: field ? `${location}.${field}` : location, message: plainMessage(issue.message) };
-  });
+  const issues = (err.validation ?? []).flatMap((issue: ValidationIssue) =>
+    innerPaths(issue).map((field) => ({ field, path: field ? `${location}.${field}` : location, message: plainMessage(issue.message) })),
+  );
   const first = issues[0];
   const message = first ? `${first.path}: ${first.message}` : undefined;
   return new MycelError('VALIDATION_FAILED', { location, field: first?.field ?? '', path: first?.path ?? location, issues }, message);
