@@ -84,7 +84,12 @@ export class DomainPersistence implements Persistence {
     const actor = toActor(request.actor);
     const input = toPostInput(request.data);
     try {
-      const post = await this.#deps.operator.createPost(actor, { channel: request.channel, createChannel: true, ...input });
+      const post = await this.#deps.operator.createPost(actor, {
+        channel: request.channel,
+        createChannel: true,
+        ...input,
+        ...(request.idempotencyKey !== undefined ? { idempotencyKey: request.idempotencyKey } : {}),
+      });
       return { offset: post.seq, epoch: post.channelId };
     } catch (err) {
       if (isMycelError(err)) {

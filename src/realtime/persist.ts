@@ -24,6 +24,8 @@ export interface PersistRequest {
   /** The publication's data as the publisher sent it; the persistence maps it to a post (and may refuse it). */
   data: unknown;
   actor: PersistActor;
+  /** Makes the publish exactly-once: a post already written under this key in the channel answers instead. */
+  idempotencyKey?: string;
 }
 
 export interface Persistence {

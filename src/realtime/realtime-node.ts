@@ -280,6 +280,7 @@ export class RealtimeNode {
         channel: resolved.channel,
         data,
         actor: actor ? { kind: 'client' as const, user: actor.user, owner: actor.owner } : { kind: 'server' as const },
+        ...(options.idempotencyKey !== undefined ? { idempotencyKey: options.idempotencyKey } : {}),
       };
       return { position: await this.#persist!.persist(request) };
     }
