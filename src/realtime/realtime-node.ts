@@ -113,6 +113,7 @@ export class RealtimeNode {
     this.#log = options.log.child({ module: 'realtime' });
     this.#tuning = { ...DEFAULT_TUNING, ...options.tuning };
     this.namespaces = options.namespaces ?? new Namespaces(this.config);
+    this.namespaces.onUnknownNamespace((namespace, message) => this.#log.warn({ namespace }, message));
     const persisted = [['', this.config.channel] as const, ...Object.entries(this.config.namespaces)].filter(([, o]) => o.persist);
     if (persisted.length > 0 && !this.#persist) {
       throw new MycelError('CONFIG_INVALID', { namespaces: persisted.map(([n]) => n) }, 'a namespace has persist: true but no persistence is wired');
