@@ -1,12 +1,13 @@
 import { MycelError } from '../../errors.js';
 import { initial } from './001-initial.js';
 import { idempotencyKeys } from './002-idempotency-keys.js';
+import { streamEvents } from './003-stream-events.js';
 import type { Migration } from './migration.js';
 
 export type { Migration } from './migration.js';
 
 /** Every migration, in the order it is applied; versions run 1, 2, 3… */
-export const MIGRATIONS: readonly Migration[] = [initial, idempotencyKeys];
+export const MIGRATIONS: readonly Migration[] = [initial, idempotencyKeys, streamEvents];
 
 /** The schema version this code expects. */
 export const CURRENT_SCHEMA_VERSION: number = MIGRATIONS[MIGRATIONS.length - 1]!.version;
