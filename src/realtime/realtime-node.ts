@@ -266,8 +266,8 @@ export class RealtimeNode {
 
   /**
    * Where a publication goes is decided here, once: a persisted namespace's goes to the write
-   * path as a post (whose author is the actor: `info`, `tags` and `skipHistory` do not apply,
-   * see persist.ts), any other's to the Bus.
+   * path as a post (whose author is the actor, with the publisher's `info` kept; `tags` and
+   * `skipHistory` do not apply, see persist.ts), any other's to the Bus.
    */
   async #publish(
     resolved: ResolvedChannel,
@@ -281,6 +281,7 @@ export class RealtimeNode {
         channel: resolved.channel,
         data,
         actor: actor ? { kind: 'client' as const, user: actor.user, owner: actor.owner } : { kind: 'server' as const },
+        ...(options.info ? { info: options.info } : {}),
         ...(options.idempotencyKey !== undefined ? { idempotencyKey: options.idempotencyKey } : {}),
       };
       return { position: await this.#persist!.persist(request) };
@@ -297,9 +298,10 @@ export class RealtimeNode {
   }
 
   /**
-   * The domain's after-commit path for persisted namespaces: fans a committed post out to the
-   * channel's subscribers on every instance. The publication's offset is the post's seq and
-   * `epoch` the channel's stream epoch. The caller (the commit listener) has decided that the
+   * The domain's after-commit path for persisted namespaces: fans a committed post event
+   * (creation, edit, delete) out to the channel's subscribers on every instance. The
+   * publication's offset is the event's offset in the channel's stream and `epoch` the
+   * channel's stream epoch. The caller (the commit listener) has decided that the
    * channel is in a persisted namespace.
    */
   deliverCommitted(channel: string, publication: Publication, epoch: string): Promise<void> {
