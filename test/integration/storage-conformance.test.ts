@@ -339,6 +339,30 @@ for (const backend of storageBackends) {
         assert.equal(await s.getStreamTop(c.id), 0);
         assert.deepEqual(await s.listStreamEvents(c.id, { limit: 100 }), []);
       });
+      it('migration 3 gives every existing post one event at offset = seq, in its current state', async () => {
+        const c = channel();
+        const p1 = post(c.id, 1, { body: 'edited', edited: true, updatedAt: T0 + 40 });
+        const p2 = post(c.id, 2);
+        await s.transaction(async (tx) => {
+          await tx.insertChannel(c);
+          await tx.insertPost(p1);
+          await tx.insertPost(p2);
+          await tx.updateChannel({ ...c, lastSeq: 2 });
+        });
+        // The database as schema version 2 left it: no stream events.
+        await rawExec(h, 'DROP TABLE stream_events');
+        await rawExec(h, 'DELETE FROM schema_migrations WHERE version = $1', [3]);
+        const again = h.open();
+        assert.deepEqual((await again.migrate()).applied, [3]);
+        assert.equal(await again.getStreamTop(c.id), 2);
+        assert.deepEqual(await again.listStreamEvents(c.id, { limit: 10 }), [
+          { offset: 1, post: p1, publisher: null },
+          { offset: 2, post: p2, publisher: null },
+        ]);
+        // New events continue after them.
+        assert.equal(await again.transaction((tx) => tx.appendStreamEvent(p2, null)), 3);
+      });
+
     });
 
     describe('links', () => {
