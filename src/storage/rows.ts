@@ -239,6 +239,14 @@ export const CLIENT_NODE: Table<ClientNodeRow, ClientNode> = {
 /** The head of an empty change log. */
 export const EMPTY_HEAD_HASH = '0'.repeat(64);
 
+/**
+ * The offset of a channel's last stream event (0 when none), as an SQL expression on the channel
+ * id parameter `param`. An ordered LIMIT 1 is an index seek on the primary key in both
+ * databases; MAX() with a WHERE clause is a scan of the channel's events in SQLite.
+ */
+export const STREAM_TOP = (param: string): string =>
+  `COALESCE((SELECT stream_offset FROM stream_events WHERE channel_id = ${param} ORDER BY stream_offset DESC LIMIT 1), 0)`;
+
 /** A stream event row: the post's fixed columns (from posts) with the event's own. */
 export interface StreamEventRow extends PostRow {
   stream_offset: number;

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { Change, Channel, ClientNode, Link, NodeRecord, Post, Session } from '../../model/content.js';
 import { MycelError } from '../../errors.js';
-import { CHANGE, CHANNEL, CLIENT_NODE, LINK, NODE, POST, SESSION, STREAM_EVENT, type StreamEventRow } from '../rows.js';
+import { CHANGE, CHANNEL, CLIENT_NODE, LINK, NODE, POST, SESSION, STREAM_EVENT, STREAM_TOP, type StreamEventRow } from '../rows.js';
 import type { ChangeHead, KeysetPosition, StreamEvent } from '../storage.js';
 
 /** A pool (autocommit reads) or a checked-out client (inside a transaction). */
@@ -55,7 +55,7 @@ const SQL = {
     'UPDATE posts SET body = $1, meta = $2, blob_refs = $3, updated_at = $4, edited = $5, deleted = $6 WHERE id = $7',
   ),
 
-  getStreamTop: q('get_stream_top', 'SELECT COALESCE(MAX(stream_offset), 0) AS n FROM stream_events WHERE channel_id = $1'),
+  getStreamTop: q('get_stream_top', `SELECT ${STREAM_TOP('$1')} AS n`),
   listStreamEventsAsc: q(
     'list_stream_events_asc',
     `SELECT ${STREAM_EVENT.columns} FROM stream_events e JOIN posts p ON p.id = e.post_id WHERE e.channel_id = $1 AND e.stream_offset > $2 AND e.stream_offset < $3 ORDER BY e.stream_offset LIMIT $4`,
@@ -67,7 +67,7 @@ const SQL = {
   getPostStreamOffset: q('get_post_stream_offset', 'SELECT MIN(stream_offset) AS n FROM stream_events WHERE post_id = $1'),
   appendStreamEvent: q(
     'append_stream_event',
-    `INSERT INTO stream_events (${STREAM_EVENT.insertColumns}) SELECT $1, COALESCE(MAX(stream_offset), 0) + 1, $2, $3, $4, $5, $6::bigint, $7::boolean, $8::boolean, $9 FROM stream_events WHERE channel_id = $1 RETURNING stream_offset`,
+    `INSERT INTO stream_events (${STREAM_EVENT.insertColumns}) VALUES ($1, ${STREAM_TOP('$1')} + 1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING stream_offset`,
   ),
 
   getLink: q('get_link', `SELECT ${LINK.columns} FROM links WHERE id = $1`),

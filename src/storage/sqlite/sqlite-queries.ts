@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import type { Change, Channel, ClientNode, Link, NodeRecord, Post, Session } from '../../model/content.js';
 import { MycelError } from '../../errors.js';
-import { CHANGE, CHANNEL, CLIENT_NODE, LINK, NODE, POST, SESSION, STREAM_EVENT, type StreamEventRow } from '../rows.js';
+import { CHANGE, CHANNEL, CLIENT_NODE, LINK, NODE, POST, SESSION, STREAM_EVENT, STREAM_TOP, type StreamEventRow } from '../rows.js';
 import type { ChangeHead, KeysetPosition, StreamEvent } from '../storage.js';
 
 /*
@@ -37,11 +37,11 @@ const SQL = {
   insertIdempotencyKey: 'INSERT INTO post_idempotency_keys (channel_id, key, post_id) VALUES (?, ?, ?)',
   updatePost: 'UPDATE posts SET body = ?, meta = ?, blob_refs = ?, updated_at = ?, edited = ?, deleted = ? WHERE id = ?',
 
-  getStreamTop: 'SELECT COALESCE(MAX(stream_offset), 0) AS n FROM stream_events WHERE channel_id = ?',
+  getStreamTop: `SELECT ${STREAM_TOP('?')} AS n`,
   listStreamEventsAsc: `SELECT ${STREAM_EVENT.columns} FROM stream_events e JOIN posts p ON p.id = e.post_id WHERE e.channel_id = ? AND e.stream_offset > ? AND e.stream_offset < ? ORDER BY e.stream_offset LIMIT ?`,
   listStreamEventsDesc: `SELECT ${STREAM_EVENT.columns} FROM stream_events e JOIN posts p ON p.id = e.post_id WHERE e.channel_id = ? AND e.stream_offset > ? AND e.stream_offset < ? ORDER BY e.stream_offset DESC LIMIT ?`,
   getPostStreamOffset: 'SELECT MIN(stream_offset) AS n FROM stream_events WHERE post_id = ?',
-  appendStreamEvent: `INSERT INTO stream_events (${STREAM_EVENT.insertColumns}) SELECT ?, COALESCE(MAX(stream_offset), 0) + 1, ?, ?, ?, ?, ?, ?, ?, ? FROM stream_events WHERE channel_id = ? RETURNING stream_offset`,
+  appendStreamEvent: `INSERT INTO stream_events (${STREAM_EVENT.insertColumns}) VALUES (?, ${STREAM_TOP('?')} + 1, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING stream_offset`,
 
   getLink: `SELECT ${LINK.columns} FROM links WHERE id = ?`,
   findLink: `SELECT ${LINK.columns} FROM links WHERE from_post_id = ? AND to_post_id = ? AND label = ?`,
@@ -290,7 +290,7 @@ export class SqliteQueries {
   }
 
   appendStreamEvent(p: Post, publisher: unknown): number {
-    const values = [p.channelId, ...STREAM_EVENT.values(p, publisher), p.channelId];
+    const values = [p.channelId, p.channelId, ...STREAM_EVENT.values(p, publisher)];
     return (this.stmt('appendStreamEvent').get(values.map(bindable)) as { stream_offset: number }).stream_offset;
   }
 
