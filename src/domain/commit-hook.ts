@@ -1,7 +1,17 @@
 import type { Change } from '../model/content.js';
+import type { StreamEvent } from '../storage/storage.js';
 
-/** Receives the changes of each commit, in serial order, after they are durable. */
-export type CommitListener = (changes: readonly Change[]) => void;
+/** A channel stream event of a commit (see StorageTx.appendStreamEvent), with its channel's name. */
+export interface CommittedStreamEvent {
+  channel: string;
+  event: StreamEvent;
+}
+
+/**
+ * Receives the changes of each commit, in serial order, after they are durable, and the channel
+ * stream events the commit appended, in offset order per channel.
+ */
+export type CommitListener = (changes: readonly Change[], streamEvents: readonly CommittedStreamEvent[]) => void;
 
 /**
  * The one after-commit seam: realtime fan-out and, later, replication to child nodes listen
@@ -18,11 +28,11 @@ export class CommitHook {
     return () => this.listeners.delete(listener);
   }
 
-  emit(changes: readonly Change[]): void {
+  emit(changes: readonly Change[], streamEvents: readonly CommittedStreamEvent[] = []): void {
     if (changes.length === 0) return;
     for (const listener of this.listeners) {
       try {
-        listener(changes);
+        listener(changes, streamEvents);
       } catch (err) {
         this.onListenerError(err);
       }

@@ -33,6 +33,8 @@ export interface CreatePostInput {
    * key, that post is returned and nothing is written. Kept as long as the post.
    */
   idempotencyKey?: string;
+  /** Opaque data about who published the post (a realtime client's info), kept with its stream event. */
+  publisher?: unknown;
 }
 
 export interface ListOptions {
@@ -119,6 +121,14 @@ export class Operator {
   // ---- posts ----
 
   async createPost(actor: Actor, input: CreatePostInput): Promise<Post> {
+    return (await this.createPostAt(actor, input)).post;
+  }
+
+  /**
+   * createPost, also answering the offset of the post's creation in its channel's event stream
+   * (for a repeated idempotency key: the first write's post and offset).
+   */
+  async createPostAt(actor: Actor, input: CreatePostInput): Promise<{ post: Post; offset: number }> {
     authorize(actor, 'post.create');
     const body = checkBody(input.body);
     const meta = checkMeta(input.meta);
@@ -141,7 +151,7 @@ export class Operator {
       if (idempotencyKey !== undefined) {
         // Under the change-log lock, so a concurrent retry (another instance too) sees this one.
         const earlier = await unit.tx.getPostByIdempotencyKey(channel.id, idempotencyKey);
-        if (earlier) return earlier;
+        if (earlier) return { post: earlier, offset: (await unit.tx.getPostStreamOffset(earlier.id)) ?? earlier.seq };
       }
       const post: Post = {
         id: newId(),
@@ -165,7 +175,8 @@ export class Operator {
         await unit.tx.insertIdempotencyKey(channel.id, idempotencyKey, post.id);
         await unit.append('post.created', { post, channelName: channel.name, idempotencyKey });
       }
-      return post;
+      const offset = await unit.appendStreamEvent(channel.name, post, input.publisher ?? null);
+      return { post, offset };
     });
   }
 
@@ -183,6 +194,7 @@ export class Operator {
       const edited: Post = { ...post, body: body ?? post.body, meta: meta ?? post.meta, edited: true, updatedAt: unit.now };
       await unit.tx.updatePost(edited);
       await unit.append('post.edited', { post: edited });
+      await unit.appendStreamEvent(await this.channelName(unit, post), edited);
       return edited;
     });
   }
@@ -196,6 +208,7 @@ export class Operator {
       const tombstone: Post = { ...post, body: '', meta: {}, blobRefs: [], deleted: true, updatedAt: unit.now };
       await unit.tx.updatePost(tombstone);
       await unit.append('post.deleted', { post: tombstone });
+      await unit.appendStreamEvent(await this.channelName(unit, post), tombstone);
       return tombstone;
     });
   }
@@ -350,6 +363,10 @@ export class Operator {
     const channel = await reader.getChannel(id);
     if (!channel) throw new MycelError('CHANNEL_NOT_FOUND', { id });
     return channel;
+  }
+
+  private async channelName(unit: UnitOfWork, post: Post): Promise<string> {
+    return (await this.requireChannel(unit.tx, post.channelId)).name;
   }
 
   private async requirePost(reader: StorageReader, id: string): Promise<Post> {

@@ -1,11 +1,13 @@
 import type { ChangeHead, Storage, StorageTx } from '../storage/storage.js';
+import type { Post } from '../model/content.js';
 import { sealChange } from './changelog.js';
-import type { CommitHook } from './commit-hook.js';
+import type { CommitHook, CommittedStreamEvent } from './commit-hook.js';
 import type { Change, ChangeDraft } from '../model/content.js';
 
 /** What one operation sees while it writes: the transaction and the change log. */
 export class UnitOfWork {
   readonly changes: Change[] = [];
+  readonly streamEvents: CommittedStreamEvent[] = [];
   private head: ChangeHead | undefined;
 
   constructor(
@@ -28,6 +30,16 @@ export class UnitOfWork {
     this.head = { serial: change.serial, hash: change.hash };
     this.changes.push(change);
     return change;
+  }
+
+  /**
+   * Appends the post, as written in this unit, to its channel's event stream (creation, edit or
+   * delete); returns the event's offset. `publisher` is opaque data about who published it.
+   */
+  async appendStreamEvent(channelName: string, post: Post, publisher: unknown = null): Promise<number> {
+    const offset = await this.tx.appendStreamEvent(post, publisher);
+    this.streamEvents.push({ channel: channelName, event: { offset, post, publisher } });
+    return offset;
   }
 }
 
@@ -107,10 +119,14 @@ export class Writer {
         continue;
       }
       const committed: Change[] = [];
+      const streamEvents: CommittedStreamEvent[] = [];
       settled.forEach((outcome) => {
-        if (outcome.status === 'fulfilled') committed.push(...(outcome.value as { unit: UnitOfWork }).unit.changes);
+        if (outcome.status !== 'fulfilled') return;
+        const { unit } = outcome.value as { unit: UnitOfWork };
+        committed.push(...unit.changes);
+        streamEvents.push(...unit.streamEvents);
       });
-      this.hook.emit(committed);
+      this.hook.emit(committed, streamEvents);
       settled.forEach((outcome, i) => {
         const item = batch[i]!;
         if (outcome.status === 'fulfilled') item.resolve((outcome.value as { result: unknown }).result);

@@ -61,6 +61,13 @@ export interface PublishOptions {
   tags?: Record<string, string>;
   /** Publish without keeping it in history (no offset). */
   skipHistory?: boolean;
+  /**
+   * Persisted namespaces only: the key is stored with the post in its transaction, so a
+   * publish repeated with the same key (after a restart, on another instance) answers with
+   * the first one's position and writes nothing. Other namespaces ignore it (the server API
+   * keeps its own per-instance cache for them).
+   */
+  idempotencyKey?: string;
 }
 
 export interface PublishOutcome {

@@ -1,22 +1,23 @@
 /**
  * Persisted namespaces on the real domain: a publication becomes a post through the Operator
- * (one transaction, change log, after-commit hook), and the commit hook fans committed posts
- * out through `RealtimeNode.deliverCommitted`. History and recovery read the posts.
+ * (one transaction, change log, stream event, after-commit hook), and the commit hook fans each
+ * committed stream event (a post's creation, edit or delete, whoever wrote it) out through
+ * `RealtimeNode.deliverCommitted`. History and recovery read the stream events.
  *
  * Publication data ⇄ post: a client publishes `{"body": string, "meta"?: object, "blobRefs"?:
- * string[]}` (or a bare string as the body); subscribers receive the committed post as the
- * publication's data, with offset = post.seq and epoch = the channel's id.
+ * string[]}` (or a bare string as the body); subscribers receive the post as the event left it
+ * as the publication's data (`edited` / `deleted` tell an edit or a delete from a creation),
+ * with offset = the event's offset in the channel's stream and epoch = the channel's id.
  */
 import { OWNER, SYSTEM, type Actor } from '../domain/actor.js';
 import type { CommitHook } from '../domain/commit-hook.js';
 import type { Operator } from '../domain/operator.js';
-import type { Change, Post } from '../model/content.js';
 import { isMycelError } from '../errors.js';
-import type { StorageReader } from '../storage/storage.js';
+import type { StorageReader, StreamEvent } from '../storage/storage.js';
 import type { Namespaces } from './namespaces.js';
 import type { PersistActor, Persistence, PersistRequest } from './persist.js';
 import { ERRORS, ReplyError } from './protocol/codes.js';
-import { epochMatches, type HistoryQuery, type HistoryResult, type Publication, type StreamPosition } from './types.js';
+import { epochMatches, type ClientInfo, type HistoryQuery, type HistoryResult, type Publication, type StreamPosition } from './types.js';
 
 /** The most posts one history read returns (the storage page limit). */
 const MAX_READ = 1000;
@@ -33,8 +34,17 @@ export interface CommittedSink {
   deliverCommitted(channel: string, publication: Publication, epoch: string): Promise<void>;
 }
 
-export function postPublication(post: Post): Publication {
-  return { offset: post.seq, data: post, time: post.createdAt };
+/** A stream event as a publication: the post as data, at the event's offset and time, with the publisher's info. */
+export function eventPublication(event: StreamEvent): Publication {
+  const publication: Publication = { offset: event.offset, data: event.post, time: event.post.updatedAt };
+  if (isClientInfo(event.publisher)) publication.info = event.publisher;
+  return publication;
+}
+
+function isClientInfo(v: unknown): v is ClientInfo {
+  if (typeof v !== 'object' || v === null) return false;
+  const info = v as Record<string, unknown>;
+  return typeof info.client === 'string' && typeof info.user === 'string';
 }
 
 function toActor(actor: PersistActor): Actor {
@@ -67,15 +77,11 @@ export class DomainPersistence implements Persistence {
 
   /** Starts fanning committed posts out to `sink`; returns the function that stops it. */
   attach(sink: CommittedSink): () => void {
-    return this.#deps.hook.on((changes: readonly Change[]) => {
-      for (const change of changes) {
-        if (change.type !== 'post.created') continue;
-        const post = change.payload.post as Post | undefined;
-        const channel = change.payload.channelName;
-        if (!post || typeof channel !== 'string') continue;
+    return this.#deps.hook.on((_changes, streamEvents) => {
+      for (const { channel, event } of streamEvents) {
         const resolved = this.#deps.namespaces.tryResolve(channel);
         if (typeof resolved === 'string' || !resolved.options.persist) continue;
-        void sink.deliverCommitted(channel, postPublication(post), post.channelId);
+        void sink.deliverCommitted(channel, eventPublication(event), event.post.channelId);
       }
     });
   }
@@ -84,8 +90,14 @@ export class DomainPersistence implements Persistence {
     const actor = toActor(request.actor);
     const input = toPostInput(request.data);
     try {
-      const post = await this.#deps.operator.createPost(actor, { channel: request.channel, createChannel: true, ...input });
-      return { offset: post.seq, epoch: post.channelId };
+      const { post, offset } = await this.#deps.operator.createPostAt(actor, {
+        channel: request.channel,
+        createChannel: true,
+        ...input,
+        ...(request.info ? { publisher: request.info } : {}),
+        ...(request.idempotencyKey !== undefined ? { idempotencyKey: request.idempotencyKey } : {}),
+      });
+      return { offset, epoch: post.channelId };
     } catch (err) {
       if (isMycelError(err)) {
         if (err.code === 'VALIDATION_FAILED') throw new ReplyError(ERRORS.badRequest, err.message);
@@ -97,28 +109,31 @@ export class DomainPersistence implements Persistence {
   }
 
   /**
-   * Posts as history. The kept window is the last `historySize` posts of the namespace
-   * (all posts when historySize is 0), as a history store would keep them.
+   * The channel's stream events as history. The kept window is the last `historySize` events
+   * of the namespace (all of them when historySize is 0), as a history store would keep them.
    */
   async history(channel: string, query: HistoryQuery): Promise<HistoryResult> {
     const row = await this.#deps.storage.getChannelByName(channel);
     if (!row) return { publications: [], position: { offset: 0, epoch: '' } };
-    const position = { offset: row.lastSeq, epoch: row.id };
+    const storage = this.#deps.storage;
+    const top = await storage.getStreamTop(row.id);
+    const position = { offset: top, epoch: row.id };
     const { limit, since, reverse } = query;
     if (limit === 0) return { publications: [], position };
     if (since && !epochMatches(since.epoch, row.id)) return { publications: [], position };
     const resolved = this.#deps.namespaces.tryResolve(channel);
     const size = typeof resolved === 'string' ? 0 : resolved.options.historySize;
-    const windowStart = size > 0 ? Math.max(0, row.lastSeq - size) : 0;
+    const windowStart = size > 0 ? Math.max(0, top - size) : 0;
     const count = Math.min(limit < 0 ? MAX_READ : limit, MAX_READ);
-    let posts: Post[];
+    // Bounded by the top read above: events committed since then belong to the next read.
+    let events: StreamEvent[];
     if (reverse) {
-      const before = since ? since.offset : row.lastSeq + 1;
-      posts = (await this.#deps.storage.listPosts(row.id, { beforeSeq: before, limit: count, reverse: true })).filter((p) => p.seq > windowStart);
+      const before = since ? Math.min(since.offset, top + 1) : top + 1;
+      events = (await storage.listStreamEvents(row.id, { beforeOffset: before, limit: count, reverse: true })).filter((e) => e.offset > windowStart);
     } else {
       const after = Math.max(windowStart, since ? since.offset : windowStart);
-      posts = await this.#deps.storage.listPosts(row.id, { afterSeq: after, limit: count });
+      events = await storage.listStreamEvents(row.id, { afterOffset: after, beforeOffset: top + 1, limit: count });
     }
-    return { publications: posts.map(postPublication), position };
+    return { publications: events.map(eventPublication), position };
   }
 }

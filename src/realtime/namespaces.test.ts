@@ -38,3 +38,20 @@ describe('Namespaces', () => {
     assert.throws(() => ns.check(ns.resolve('ops:x'), 'history', owner), (e: unknown) => e instanceof ReplyError && e.code === 103);
   });
 });
+
+describe('Namespaces: undeclared namespaces', () => {
+  it('are refused with 102 naming the namespace and its setting, reported once per namespace', () => {
+    const own = new Namespaces(realtime);
+    const reported: Array<[string, string]> = [];
+    own.onUnknownNamespace((namespace, message) => reported.push([namespace, message]));
+    const message = 'unknown channel: namespace "news" is not declared (realtime.namespaces.news in the YAML config)';
+    for (const channel of ['news:a', 'news:b', 'sport:a']) {
+      assert.throws(() => own.resolve(channel), (err: unknown) => err instanceof ReplyError && err.code === 102 && err.message.startsWith('unknown channel: namespace'));
+    }
+    assert.throws(() => own.resolve('news:a'), { message });
+    assert.deepEqual(reported, [
+      ['news', message],
+      ['sport', 'unknown channel: namespace "sport" is not declared (realtime.namespaces.sport in the YAML config)'],
+    ]);
+  });
+});

@@ -12,6 +12,8 @@ export const NAMESPACE_SEPARATOR = ':';
 export const PRIVATE_PREFIX = '$';
 /** Longest channel name accepted, in UTF-16 code units. */
 export const MAX_CHANNEL_LENGTH = 255;
+/** Most distinct undeclared namespaces logged; past that they are refused without a log line. */
+const MAX_REPORTED = 100;
 
 export interface ResolvedChannel {
   channel: string;
@@ -50,9 +52,20 @@ export function keepsStream(options: NamespaceOptions): boolean {
   return options.persist || options.historySize > 0;
 }
 
+/** Why a channel of an undeclared namespace is refused, naming the setting that declares it. */
+export function unknownNamespaceMessage(namespace: string): string {
+  return `unknown channel: namespace "${namespace}" is not declared (realtime.namespaces.${namespace} in the YAML config)`;
+}
+
+/** Told once per undeclared namespace that something asked for (the node logs it). */
+export type UnknownNamespaceListener = (namespace: string, message: string) => void;
+
 export class Namespaces {
   readonly #default: NamespaceOptions;
   readonly #byName: ReadonlyMap<string, NamespaceOptions>;
+  #onUnknown: UnknownNamespaceListener | undefined;
+  /** Undeclared namespaces already reported, so a client retrying in a loop logs once. Bounded: a client picks the names. */
+  readonly #reported = new Set<string>();
 
   constructor(realtime: Pick<Config['realtime'], 'channel' | 'namespaces'>) {
     this.#default = realtime.channel;
@@ -63,8 +76,21 @@ export class Namespaces {
   resolve(channel: string): ResolvedChannel {
     const r = this.tryResolve(channel);
     if (r === 'bad') throw new ReplyError(ERRORS.badRequest, 'bad channel name');
-    if (r === 'unknown') throw new ReplyError(ERRORS.unknownChannel);
+    if (r === 'unknown') {
+      const namespace = channel.slice(0, channel.indexOf(NAMESPACE_SEPARATOR));
+      const message = unknownNamespaceMessage(namespace);
+      if (this.#onUnknown && !this.#reported.has(namespace) && this.#reported.size < MAX_REPORTED) {
+        this.#reported.add(namespace);
+        this.#onUnknown(namespace, message);
+      }
+      throw new ReplyError(ERRORS.unknownChannel, message);
+    }
     return r;
+  }
+
+  /** Sets who hears (once per namespace) of channels refused because their namespace is not declared. */
+  onUnknownNamespace(listener: UnknownNamespaceListener): void {
+    this.#onUnknown = listener;
   }
 
   /** Like resolve, without throwing. */

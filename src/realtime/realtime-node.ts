@@ -113,6 +113,7 @@ export class RealtimeNode {
     this.#log = options.log.child({ module: 'realtime' });
     this.#tuning = { ...DEFAULT_TUNING, ...options.tuning };
     this.namespaces = options.namespaces ?? new Namespaces(this.config);
+    this.namespaces.onUnknownNamespace((namespace, message) => this.#log.warn({ namespace }, message));
     const persisted = [['', this.config.channel] as const, ...Object.entries(this.config.namespaces)].filter(([, o]) => o.persist);
     if (persisted.length > 0 && !this.#persist) {
       throw new MycelError('CONFIG_INVALID', { namespaces: persisted.map(([n]) => n) }, 'a namespace has persist: true but no persistence is wired');
@@ -265,8 +266,8 @@ export class RealtimeNode {
 
   /**
    * Where a publication goes is decided here, once: a persisted namespace's goes to the write
-   * path as a post (whose author is the actor: `info`, `tags` and `skipHistory` do not apply,
-   * see persist.ts), any other's to the Bus.
+   * path as a post (whose author is the actor, with the publisher's `info` kept; `tags` and
+   * `skipHistory` do not apply, see persist.ts), any other's to the Bus.
    */
   async #publish(
     resolved: ResolvedChannel,
@@ -280,6 +281,8 @@ export class RealtimeNode {
         channel: resolved.channel,
         data,
         actor: actor ? { kind: 'client' as const, user: actor.user, owner: actor.owner } : { kind: 'server' as const },
+        ...(options.info ? { info: options.info } : {}),
+        ...(options.idempotencyKey !== undefined ? { idempotencyKey: options.idempotencyKey } : {}),
       };
       return { position: await this.#persist!.persist(request) };
     }
@@ -295,9 +298,10 @@ export class RealtimeNode {
   }
 
   /**
-   * The domain's after-commit path for persisted namespaces: fans a committed post out to the
-   * channel's subscribers on every instance. The publication's offset is the post's seq and
-   * `epoch` the channel's stream epoch. The caller (the commit listener) has decided that the
+   * The domain's after-commit path for persisted namespaces: fans a committed post event
+   * (creation, edit, delete) out to the channel's subscribers on every instance. The
+   * publication's offset is the event's offset in the channel's stream and `epoch` the
+   * channel's stream epoch. The caller (the commit listener) has decided that the
    * channel is in a persisted namespace.
    */
   deliverCommitted(channel: string, publication: Publication, epoch: string): Promise<void> {

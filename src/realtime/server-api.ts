@@ -12,6 +12,7 @@
  * Publishing into a `persist: true` namespace goes through the node's persisted path (a post
  * through the domain write path), so the reply comes after the commit, as for a client.
  */
+import { checkIdempotencyKey, LIMITS } from '../domain/validation.js';
 import type { Logger } from '../log.js';
 import { asReplyError } from './backend-unavailable.js';
 import type { PublishOptions } from './context.js';
@@ -141,6 +142,17 @@ function publishOptions(p: Params): PublishOptions {
   return options;
 }
 
+/** `idempotency_key`: absent or "" = none; otherwise what the domain accepts as a key (107 if not). */
+function idempotencyKey(p: Params): string | undefined {
+  const key = str(p, 'idempotency_key', false);
+  if (key === undefined || key === '') return undefined;
+  try {
+    return checkIdempotencyKey(key);
+  } catch {
+    bad(`idempotency_key must be 1 to ${LIMITS.idempotencyKeyChars} printable ASCII characters without spaces`);
+  }
+}
+
 type PositionResult = { offset?: number; epoch?: string };
 
 export class ServerApi {
@@ -244,14 +256,14 @@ export class ServerApi {
     publish: async (p) => {
       const channel = requiredString(p, 'channel');
       const data = publicationData(p);
-      return this.#publish(channel, data, publishOptions(p), str(p, 'idempotency_key', false));
+      return this.#publish(channel, data, publishOptions(p), idempotencyKey(p));
     },
     broadcast: async (p) => {
       const channels = stringArray(p, 'channels');
       if (!channels || channels.length === 0) bad('channels is required');
       const data = publicationData(p);
       const options = publishOptions(p);
-      const key = str(p, 'idempotency_key', false);
+      const key = idempotencyKey(p);
       const responses = await Promise.all(
         channels.map(async (channel) => {
           try {
@@ -340,9 +352,15 @@ export class ServerApi {
     }),
   };
 
-  /** Publishes once per (channel, idempotency key) within the TTL; later calls get the first result. */
+  /**
+   * Publishes once per (channel, idempotency key); later calls get the first result. In a
+   * persisted namespace the key is stored with the post, in its transaction: exactly-once
+   * across restarts and instances. Elsewhere a publication is not stored, so the key lives in
+   * this instance's memory only, for the TTL.
+   */
   #publish(channel: string, data: unknown, options: PublishOptions, key: string | undefined): Promise<PositionResult> {
     if (key === undefined || key === '') return this.#node.publish(channel, data, options);
+    if (this.#node.resolve(channel).options.persist) return this.#node.publish(channel, data, { ...options, idempotencyKey: key });
     const now = Date.now();
     for (const [k, entry] of this.#idempotent) {
       if (entry.expiresAt > now && this.#idempotent.size <= this.#idempotencyMaxKeys) break;

@@ -1,7 +1,7 @@
 import type { Change, Channel, ClientNode, Link, NodeRecord, Post, Session } from '../model/content.js';
 import { MycelError } from '../errors.js';
 import { PendingHead } from './pending-head.js';
-import type { ChangeHead, KeysetPosition, ListOptions, StorageReader, StorageTx } from './storage.js';
+import type { ChangeHead, KeysetPosition, ListOptions, StorageReader, StorageTx, StreamEvent } from './storage.js';
 
 /**
  * The storages and transactions of both backends delegate every call to a queries class
@@ -39,6 +39,7 @@ function andThen<T, U>(v: MaybePromise<T>, f: (value: T) => MaybePromise<U>): Ma
 }
 
 type PostRange = Parameters<StorageReader['listPosts']>[1];
+type StreamRange = Parameters<StorageReader['listStreamEvents']>[1];
 
 /** StorageReader by delegation: every read goes through `run`. */
 export abstract class QueryReader<Q extends ReaderQueries> implements StorageReader {
@@ -54,6 +55,9 @@ export abstract class QueryReader<Q extends ReaderQueries> implements StorageRea
   getPostByIdempotencyKey(channelId: string, key: string): Promise<Post | null> {
     return this.run((q) => q.getPostByIdempotencyKey(channelId, key));
   }
+  getStreamTop(channelId: string): Promise<number> { return this.run((q) => q.getStreamTop(channelId)); }
+  listStreamEvents(channelId: string, o: StreamRange): Promise<StreamEvent[]> { return this.run((q) => q.listStreamEvents(channelId, o)); }
+  getPostStreamOffset(postId: string): Promise<number | null> { return this.run((q) => q.getPostStreamOffset(postId)); }
   getLink(id: string): Promise<Link | null> { return this.run((q) => q.getLink(id)); }
   findLink(fromPostId: string, toPostId: string, label: string): Promise<Link | null> {
     return this.run((q) => q.findLink(fromPostId, toPostId, label));
@@ -157,6 +161,7 @@ export abstract class QueryTx<Q extends TxQueries, M> extends QueryReader<Q> imp
   insertIdempotencyKey(channelId: string, key: string, postId: string): Promise<void> {
     return this.run((q) => q.insertIdempotencyKey(channelId, key, postId));
   }
+  appendStreamEvent(p: Post, publisher: unknown): Promise<number> { return this.run((q) => q.appendStreamEvent(p, publisher)); }
   insertLink(l: Link): Promise<void> { return this.run((q) => q.insertLink(l), this.constraints.link(l)); }
   deleteLink(id: string): Promise<void> { return this.run((q) => q.deleteLink(id)); }
   insertSession(s: Session): Promise<void> { return this.run((q) => q.insertSession(s)); }

@@ -1,4 +1,5 @@
 import type { Change, ChangeType, Channel, ClientNode, Link, NodeRecord, Post, Session } from '../model/content.js';
+import type { StreamEvent } from './storage.js';
 
 /**
  * Rows as both databases return them (snake_case) and their mapping to the domain types.
@@ -247,3 +248,43 @@ export const CLIENT_NODE: Table<ClientNodeRow, ClientNode> & { updateValues(n: C
 
 /** The head of an empty change log. */
 export const EMPTY_HEAD_HASH = '0'.repeat(64);
+
+/**
+ * The offset of a channel's last stream event (0 when none), as an SQL expression on the channel
+ * id parameter `param`. An ordered LIMIT 1 is an index seek on the primary key in both
+ * databases; MAX() with a WHERE clause is a scan of the channel's events in SQLite.
+ */
+export const STREAM_TOP = (param: string): string =>
+  `COALESCE((SELECT stream_offset FROM stream_events WHERE channel_id = ${param} ORDER BY stream_offset DESC LIMIT 1), 0)`;
+
+/** A stream event row: the post's fixed columns (from posts) with the event's own. */
+export interface StreamEventRow extends PostRow {
+  stream_offset: number;
+  publisher: string | null;
+}
+
+/**
+ * Stream events, read joined with their post (alias `p`, events `e`): the event holds the
+ * mutable fields as it left them. Appended with `INSERT … SELECT` at the channel's top + 1.
+ */
+export const STREAM_EVENT = {
+  columns:
+    'p.id, p.channel_id, p.seq, p.author, e.body, e.meta, e.blob_refs, p.origin_node_id, p.created_at, e.updated_at, e.edited, e.deleted, e.stream_offset, e.publisher',
+  insertColumns: 'channel_id, stream_offset, post_id, body, meta, blob_refs, updated_at, edited, deleted, publisher',
+  read: (r: StreamEventRow): StreamEvent => ({
+    offset: r.stream_offset,
+    post: toPost(r),
+    publisher: r.publisher === null ? null : (JSON.parse(r.publisher) as unknown),
+  }),
+  /** Values of `INSERT INTO stream_events (insertColumns) SELECT channel_id, top + 1, id, …` after the channel id. */
+  values: (p: Post, publisher: unknown): unknown[] => [
+    p.id,
+    p.body,
+    JSON.stringify(p.meta),
+    JSON.stringify(p.blobRefs),
+    p.updatedAt,
+    p.edited,
+    p.deleted,
+    publisher === null || publisher === undefined ? null : JSON.stringify(publisher),
+  ],
+};

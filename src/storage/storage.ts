@@ -26,6 +26,17 @@ export interface ChangeHead {
 }
 
 /**
+ * One event of a channel's stream: a post's creation, edit or delete, at its offset (gapless
+ * per channel). `post` is the post as the event left it (`updatedAt` is the event's time).
+ */
+export interface StreamEvent {
+  offset: number;
+  post: Post;
+  /** Who published it (a realtime client's info, stored as given), or null. */
+  publisher: unknown;
+}
+
+/**
  * Reads, available both inside and outside a write transaction. Outside, they only ever see
  * committed rows. Inside a transaction, read through the transaction: a read on the Storage
  * itself does not see the transaction's own writes, and on SQLite `:memory:` (one connection)
@@ -45,6 +56,13 @@ export interface StorageReader {
 
   /** The post committed in `channelId` under this idempotency key, if any. */
   getPostByIdempotencyKey(channelId: string, key: string): Promise<Post | null>;
+
+  /** The offset of the channel's last stream event; 0 when it has none. */
+  getStreamTop(channelId: string): Promise<number>;
+  /** Stream events of a channel with afterOffset < offset < beforeOffset, ascending (descending when `reverse`). */
+  listStreamEvents(channelId: string, options: { afterOffset?: number; beforeOffset?: number; limit: number; reverse?: boolean }): Promise<StreamEvent[]>;
+  /** The offset of a post's first stream event (its creation), or null. */
+  getPostStreamOffset(postId: string): Promise<number | null>;
 
   getLink(id: string): Promise<Link | null>;
   findLink(fromPostId: string, toPostId: string, label: string): Promise<Link | null>;
@@ -95,6 +113,13 @@ export interface StorageTx extends StorageReader {
   updatePost(post: Post): Promise<void>;
   /** Records the idempotency key of a post inserted in this transaction (unique per channel). */
   insertIdempotencyKey(channelId: string, key: string, postId: string): Promise<void>;
+
+  /**
+   * Appends an event for `post` as it is now (inserted or updated in this transaction) to its
+   * channel's stream at the next offset, and returns that offset. Callers hold the change-log
+   * lock, which serialises appends.
+   */
+  appendStreamEvent(post: Post, publisher: unknown): Promise<number>;
 
   insertLink(link: Link): Promise<void>;
   deleteLink(id: string): Promise<void>;

@@ -54,6 +54,22 @@ for (const backend of storageBackends) {
       assert.equal((await verifyChain(core.storage)).ok, true);
     });
 
+    test('createPostAt answers the offset of the creation in the channel stream, also for a retry after edits', async () => {
+      const ch = await core.operator.createChannel(OWNER, { name: 'idem:stream' });
+      const first = await core.operator.createPostAt(alice, { channelId: ch.id, body: 'a', idempotencyKey: 'k' });
+      assert.equal(first.offset, 1);
+      const other = await core.operator.createPostAt(alice, { channelId: ch.id, body: 'b' });
+      assert.equal(other.offset, 2);
+      // The edit is a later event of the stream; the retry still answers the creation's offset.
+      await core.operator.editPost(alice, first.post.id, { body: 'a2' });
+      assert.equal(await core.storage.getStreamTop(ch.id), 3);
+      const retry = await core.operator.createPostAt(alice, { channelId: ch.id, body: 'a', idempotencyKey: 'k' });
+      assert.equal(retry.offset, 1);
+      assert.equal(retry.post.id, first.post.id);
+      assert.equal(retry.post.body, 'a2');
+      assert.equal(await core.storage.getStreamTop(ch.id), 3);
+    });
+
     test('a key is per channel', async () => {
       const a = await core.operator.createChannel(OWNER, { name: 'idem:x' });
       const b = await core.operator.createChannel(OWNER, { name: 'idem:y' });

@@ -110,5 +110,86 @@ for (const storageBackend of storageBackends) {
       const newest = await c.history('posts:log', { limit: 1, reverse: true });
       assert.deepEqual(newest.publications.map((p) => p.offset), [3]);
     });
+
+    it('edits and deletes reach subscribers as new events, in order, with increasing offsets; a client publish carries its info', async () => {
+      const reader = server.client({ token: await sign({ sub: 'reader' }) });
+      const writer = server.client({ token: await sign({ sub: 'alice' }) });
+      const rs = reader.newSubscription('posts:edits');
+      const pubs = collect<PubCtx & { info?: { user: string; client: string } }>(rs, 'publication');
+      rs.subscribe();
+      const writerConnected = waitEvent(writer, 'connected');
+      reader.connect();
+      writer.connect();
+      await subscribed(rs);
+      const { client: writerClient } = (await writerConnected) as { client: string };
+
+      await writer.publish('posts:edits', { body: 'first' });
+      await waitUntilEvent(rs, 'publication', () => pubs.length === 1);
+      const channel = (await core.storage.getChannelByName('posts:edits'))!;
+      const postId = pubs[0]!.data.id;
+      // The edit and delete calls REST's PATCH and DELETE make.
+      await core.operator.editPost(OWNER, postId, { body: 'first, edited' });
+      await core.operator.createPost(OWNER, { channelId: channel.id, body: 'second' });
+      await core.operator.deletePost(OWNER, postId);
+      await waitUntilEvent(rs, 'publication', () => pubs.length === 4);
+
+      assert.deepEqual(
+        pubs.map((p) => [p.offset, p.data.id === postId ? 'first' : p.data.body, p.data.body, p.data.edited, p.data.deleted]),
+        [
+          [1, 'first', 'first', false, false],
+          [2, 'first', 'first, edited', true, false],
+          [3, 'second', 'second', false, false],
+          [4, 'first', '', true, true],
+        ],
+      );
+      assert.equal(pubs[3]!.data.seq, 1);
+      assert.ok(pubs[1]!.data.updatedAt >= pubs[0]!.data.updatedAt);
+      // The client publish carries the publisher's info; the domain's writes have none.
+      assert.equal(pubs[0]!.info?.user, 'alice');
+      assert.equal(pubs[0]!.info?.client, writerClient);
+      assert.equal(pubs[1]!.info, undefined);
+      // History (what recovery reads) holds the same events, the info included.
+      const history = await reader.history('posts:edits', { limit: -1 });
+      assert.equal(history.offset, 4);
+      assert.deepEqual(history.publications.map((p) => [p.offset, (p.data as Post).edited, (p.data as Post).deleted]), [
+        [1, false, false],
+        [2, true, false],
+        [3, false, false],
+        [4, true, true],
+      ]);
+      assert.equal(history.publications[0]!.info?.client, writerClient);
+    });
+
+    it('a client that missed an edit and a delete recovers both on reconnect', async () => {
+      const c = server.client({ token: await sign({ sub: 'bea' }) });
+      const s = c.newSubscription('posts:missed');
+      const pubs = collect<PubCtx>(s, 'publication');
+      s.subscribe();
+      c.connect();
+      await subscribed(s);
+      await c.publish('posts:missed', { body: 'keep' });
+      await c.publish('posts:missed', { body: 'doomed' });
+      await waitUntilEvent(s, 'publication', () => pubs.length === 2);
+      const [keep, doomed] = pubs.map((p) => p.data);
+
+      const gone = waitEvent(c, 'disconnected');
+      c.disconnect();
+      await gone;
+      await core.operator.editPost(OWNER, keep!.id, { body: 'kept, edited' });
+      await core.operator.deletePost(OWNER, doomed!.id);
+      const again = subscribed(s);
+      c.connect();
+      const ctx = await again;
+      assert.equal(ctx.recovered, true);
+      assert.equal(ctx.wasRecovering, true);
+      await waitUntilEvent(s, 'publication', () => pubs.length === 4);
+      assert.deepEqual(
+        pubs.slice(2).map((p) => [p.offset, p.data.id, p.data.body, p.data.edited, p.data.deleted]),
+        [
+          [3, keep!.id, 'kept, edited', true, false],
+          [4, doomed!.id, '', false, true],
+        ],
+      );
+    });
   });
 }

@@ -280,6 +280,97 @@ for (const backend of storageBackends) {
       });
     });
 
+    describe('stream events', () => {
+      it('appends gapless offsets per channel, keeps each event\'s post state and publisher, lists by offset range', async () => {
+        const c = channel();
+        const other = channel();
+        const p1 = post(c.id, 1);
+        const p2 = post(c.id, 2);
+        const info = { user: 'alice', client: 'c-1', connInfo: { name: 'Alice é' } };
+        const offsets = await s.transaction(async (tx) => {
+          await tx.insertChannel(c);
+          await tx.insertChannel(other);
+          await tx.insertPost(p1);
+          const a = await tx.appendStreamEvent(p1, info);
+          await tx.insertPost(p2);
+          const b = await tx.appendStreamEvent(p2, null);
+          const q = post(other.id, 1);
+          await tx.insertPost(q);
+          const o = await tx.appendStreamEvent(q, null);
+          return [a, b, o];
+        });
+        assert.deepEqual(offsets, [1, 2, 1]);
+        const edited = { ...p1, body: 'edited', updatedAt: T0 + 50, edited: true };
+        const tombstone = { ...edited, body: '', meta: {}, blobRefs: [], deleted: true, updatedAt: T0 + 60 };
+        await s.transaction(async (tx) => {
+          await tx.updatePost(edited);
+          assert.equal(await tx.appendStreamEvent(edited, null), 3);
+          await tx.updatePost(tombstone);
+          assert.equal(await tx.appendStreamEvent(tombstone, null), 4);
+        });
+        // A work rolled back to its savepoint gives its offset back: the next one takes it.
+        await s.transactionBatch([
+          async (tx) => {
+            await tx.appendStreamEvent(p2, null);
+            throw new Error('rolled back');
+          },
+          async (tx) => {
+            assert.equal(await tx.appendStreamEvent(p2, null), 5);
+          },
+        ]);
+        assert.equal(await s.getStreamTop(c.id), 5);
+        assert.equal(await s.getStreamTop(other.id), 1);
+        assert.equal(await s.getStreamTop(newId()), 0);
+        const events = await s.listStreamEvents(c.id, { limit: 100 });
+        assert.deepEqual(
+          events.map((e) => e.offset),
+          [1, 2, 3, 4, 5],
+        );
+        // Each event holds the post as it left it; the post itself is at its last state.
+        assert.deepEqual(events[0], { offset: 1, post: p1, publisher: info });
+        assert.deepEqual(events[2], { offset: 3, post: edited, publisher: null });
+        assert.deepEqual(events[3], { offset: 4, post: tombstone, publisher: null });
+        assert.deepEqual(await s.getPost(p1.id), tombstone);
+        const range = async (o: Parameters<Storage['listStreamEvents']>[1]) => (await s.listStreamEvents(c.id, o)).map((e) => e.offset);
+        assert.deepEqual(await range({ afterOffset: 2, limit: 2 }), [3, 4]);
+        assert.deepEqual(await range({ afterOffset: 1, beforeOffset: 4, limit: 100 }), [2, 3]);
+        assert.deepEqual(await range({ reverse: true, limit: 2 }), [5, 4]);
+        assert.deepEqual(await range({ reverse: true, beforeOffset: 3, limit: 100 }), [2, 1]);
+        assert.deepEqual(await range({ limit: 0 }), []);
+        assert.equal(await s.getPostStreamOffset(p1.id), 1);
+        assert.equal(await s.getPostStreamOffset(p2.id), 2);
+        assert.equal(await s.getPostStreamOffset(newId()), null);
+        // Deleting the channel deletes its stream.
+        await s.transaction((tx) => tx.deleteChannel(c.id));
+        assert.equal(await s.getStreamTop(c.id), 0);
+        assert.deepEqual(await s.listStreamEvents(c.id, { limit: 100 }), []);
+      });
+      it('migration 3 gives every existing post one event at offset = seq, in its current state', async () => {
+        const c = channel();
+        const p1 = post(c.id, 1, { body: 'edited', edited: true, updatedAt: T0 + 40 });
+        const p2 = post(c.id, 2);
+        await s.transaction(async (tx) => {
+          await tx.insertChannel(c);
+          await tx.insertPost(p1);
+          await tx.insertPost(p2);
+          await tx.updateChannel({ ...c, lastSeq: 2 });
+        });
+        // The database as schema version 3 left it: no stream events.
+        await rawExec(h, 'DROP TABLE stream_events');
+        await rawExec(h, 'DELETE FROM schema_migrations WHERE version = $1', [4]);
+        const again = h.open();
+        assert.deepEqual((await again.migrate()).applied, [4]);
+        assert.equal(await again.getStreamTop(c.id), 2);
+        assert.deepEqual(await again.listStreamEvents(c.id, { limit: 10 }), [
+          { offset: 1, post: p1, publisher: null },
+          { offset: 2, post: p2, publisher: null },
+        ]);
+        // New events continue after them.
+        assert.equal(await again.transaction((tx) => tx.appendStreamEvent(p2, null)), 3);
+      });
+
+    });
+
     describe('links', () => {
       async function threePosts(): Promise<{ c: Channel; p: Post[] }> {
         const c = channel();

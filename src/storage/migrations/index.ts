@@ -2,12 +2,13 @@ import { MycelError } from '../../errors.js';
 import { initial } from './001-initial.js';
 import { idempotencyKeys } from './002-idempotency-keys.js';
 import { clientNodePermissions } from './003-client-node-permissions.js';
+import { streamEvents } from './004-stream-events.js';
 import type { Migration } from './migration.js';
 
 export type { Migration } from './migration.js';
 
 /** Every migration, in the order it is applied; versions run 1, 2, 3… */
-export const MIGRATIONS: readonly Migration[] = [initial, idempotencyKeys, clientNodePermissions];
+export const MIGRATIONS: readonly Migration[] = [initial, idempotencyKeys, clientNodePermissions, streamEvents];
 
 /** The schema version this code expects. */
 export const CURRENT_SCHEMA_VERSION: number = MIGRATIONS[MIGRATIONS.length - 1]!.version;

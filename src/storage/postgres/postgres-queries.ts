@@ -1,8 +1,8 @@
 import type pg from 'pg';
 import type { Change, Channel, ClientNode, Link, NodeRecord, Post, Session } from '../../model/content.js';
 import { MycelError } from '../../errors.js';
-import { CHANGE, CHANNEL, CLIENT_NODE, LINK, NODE, POST, SESSION } from '../rows.js';
-import type { ChangeHead, KeysetPosition } from '../storage.js';
+import { CHANGE, CHANNEL, CLIENT_NODE, LINK, NODE, POST, SESSION, STREAM_EVENT, STREAM_TOP, type StreamEventRow } from '../rows.js';
+import type { ChangeHead, KeysetPosition, StreamEvent } from '../storage.js';
 
 /** A pool (autocommit reads) or a checked-out client (inside a transaction). */
 export type Queryable = Pick<pg.Pool, 'query'> | Pick<pg.PoolClient, 'query'>;
@@ -53,6 +53,21 @@ const SQL = {
   updatePost: q(
     'update_post',
     'UPDATE posts SET body = $1, meta = $2, blob_refs = $3, updated_at = $4, edited = $5, deleted = $6 WHERE id = $7',
+  ),
+
+  getStreamTop: q('get_stream_top', `SELECT ${STREAM_TOP('$1')} AS n`),
+  listStreamEventsAsc: q(
+    'list_stream_events_asc',
+    `SELECT ${STREAM_EVENT.columns} FROM stream_events e JOIN posts p ON p.id = e.post_id WHERE e.channel_id = $1 AND e.stream_offset > $2 AND e.stream_offset < $3 ORDER BY e.stream_offset LIMIT $4`,
+  ),
+  listStreamEventsDesc: q(
+    'list_stream_events_desc',
+    `SELECT ${STREAM_EVENT.columns} FROM stream_events e JOIN posts p ON p.id = e.post_id WHERE e.channel_id = $1 AND e.stream_offset > $2 AND e.stream_offset < $3 ORDER BY e.stream_offset DESC LIMIT $4`,
+  ),
+  getPostStreamOffset: q('get_post_stream_offset', 'SELECT MIN(stream_offset) AS n FROM stream_events WHERE post_id = $1'),
+  appendStreamEvent: q(
+    'append_stream_event',
+    `INSERT INTO stream_events (${STREAM_EVENT.insertColumns}) VALUES ($1, ${STREAM_TOP('$1')} + 1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING stream_offset`,
   ),
 
   getLink: q('get_link', `SELECT ${LINK.columns} FROM links WHERE id = $1`),
@@ -205,6 +220,21 @@ export class PostgresQueries {
     return this.one(SQL.getPostByIdempotencyKey, [channelId, key], POST.read);
   }
 
+  async getStreamTop(channelId: string): Promise<number> {
+    return Number((await this.rows<{ n: number | string }>(SQL.getStreamTop, [channelId]))[0]!.n);
+  }
+
+  async listStreamEvents(channelId: string, o: { afterOffset?: number; beforeOffset?: number; limit: number; reverse?: boolean }): Promise<StreamEvent[]> {
+    if (!(o.limit > 0)) return [];
+    const values = [channelId, o.afterOffset ?? 0, o.beforeOffset ?? NO_UPPER_BOUND, o.limit];
+    return this.all(o.reverse ? SQL.listStreamEventsDesc : SQL.listStreamEventsAsc, values, (r: StreamEventRow) => STREAM_EVENT.read(r));
+  }
+
+  async getPostStreamOffset(postId: string): Promise<number | null> {
+    const n = (await this.rows<{ n: number | string | null }>(SQL.getPostStreamOffset, [postId]))[0]?.n ?? null;
+    return n === null ? null : Number(n);
+  }
+
   getLink(id: string): Promise<Link | null> {
     return this.one(SQL.getLink, [id], LINK.read);
   }
@@ -306,6 +336,11 @@ export class PostgresQueries {
 
   async insertIdempotencyKey(channelId: string, key: string, postId: string): Promise<void> {
     await this.count(SQL.insertIdempotencyKey, [channelId, key, postId]);
+  }
+
+  async appendStreamEvent(p: Post, publisher: unknown): Promise<number> {
+    const rows = await this.rows<{ stream_offset: number | string }>(SQL.appendStreamEvent, [p.channelId, ...STREAM_EVENT.values(p, publisher)]);
+    return Number(rows[0]!.stream_offset);
   }
 
   async insertLink(l: Link): Promise<void> {

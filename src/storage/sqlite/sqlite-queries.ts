@@ -1,8 +1,8 @@
 import Database from 'better-sqlite3';
 import type { Change, Channel, ClientNode, Link, NodeRecord, Post, Session } from '../../model/content.js';
 import { MycelError } from '../../errors.js';
-import { CHANGE, CHANNEL, CLIENT_NODE, LINK, NODE, POST, SESSION } from '../rows.js';
-import type { ChangeHead, KeysetPosition } from '../storage.js';
+import { CHANGE, CHANNEL, CLIENT_NODE, LINK, NODE, POST, SESSION, STREAM_EVENT, STREAM_TOP, type StreamEventRow } from '../rows.js';
+import type { ChangeHead, KeysetPosition, StreamEvent } from '../storage.js';
 
 /*
  * Every statement as a module constant: the statement cache is keyed by these strings, and a
@@ -36,6 +36,12 @@ const SQL = {
   getPostByIdempotencyKey: `SELECT ${POST.columns} FROM posts WHERE id = (SELECT post_id FROM post_idempotency_keys WHERE channel_id = ? AND key = ?)`,
   insertIdempotencyKey: 'INSERT INTO post_idempotency_keys (channel_id, key, post_id) VALUES (?, ?, ?)',
   updatePost: 'UPDATE posts SET body = ?, meta = ?, blob_refs = ?, updated_at = ?, edited = ?, deleted = ? WHERE id = ?',
+
+  getStreamTop: `SELECT ${STREAM_TOP('?')} AS n`,
+  listStreamEventsAsc: `SELECT ${STREAM_EVENT.columns} FROM stream_events e JOIN posts p ON p.id = e.post_id WHERE e.channel_id = ? AND e.stream_offset > ? AND e.stream_offset < ? ORDER BY e.stream_offset LIMIT ?`,
+  listStreamEventsDesc: `SELECT ${STREAM_EVENT.columns} FROM stream_events e JOIN posts p ON p.id = e.post_id WHERE e.channel_id = ? AND e.stream_offset > ? AND e.stream_offset < ? ORDER BY e.stream_offset DESC LIMIT ?`,
+  getPostStreamOffset: 'SELECT MIN(stream_offset) AS n FROM stream_events WHERE post_id = ?',
+  appendStreamEvent: `INSERT INTO stream_events (${STREAM_EVENT.insertColumns}) VALUES (?, ${STREAM_TOP('?')} + 1, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING stream_offset`,
 
   getLink: `SELECT ${LINK.columns} FROM links WHERE id = ?`,
   findLink: `SELECT ${LINK.columns} FROM links WHERE from_post_id = ? AND to_post_id = ? AND label = ?`,
@@ -196,6 +202,20 @@ export class SqliteQueries {
     return this.one('getPostByIdempotencyKey', [channelId, key], POST.read);
   }
 
+  getStreamTop(channelId: string): number {
+    return (this.stmt('getStreamTop').get([channelId]) as { n: number }).n;
+  }
+
+  listStreamEvents(channelId: string, o: { afterOffset?: number; beforeOffset?: number; limit: number; reverse?: boolean }): StreamEvent[] {
+    if (!(o.limit > 0)) return [];
+    const values = [channelId, o.afterOffset ?? 0, o.beforeOffset ?? NO_UPPER_BOUND, o.limit];
+    return this.all(o.reverse ? 'listStreamEventsDesc' : 'listStreamEventsAsc', values, (r: StreamEventRow) => STREAM_EVENT.read(r));
+  }
+
+  getPostStreamOffset(postId: string): number | null {
+    return (this.stmt('getPostStreamOffset').get([postId]) as { n: number | null }).n;
+  }
+
   getLink(id: string): Link | null {
     return this.one('getLink', [id], LINK.read);
   }
@@ -294,6 +314,11 @@ export class SqliteQueries {
 
   insertIdempotencyKey(channelId: string, key: string, postId: string): void {
     this.write('insertIdempotencyKey', [channelId, key, postId]);
+  }
+
+  appendStreamEvent(p: Post, publisher: unknown): number {
+    const values = [p.channelId, p.channelId, ...STREAM_EVENT.values(p, publisher)];
+    return (this.stmt('appendStreamEvent').get(values.map(bindable)) as { stream_offset: number }).stream_offset;
   }
 
   insertLink(l: Link): void {
