@@ -265,26 +265,33 @@ export interface StreamEventRow extends PostRow {
 
 /**
  * Stream events, read joined with their post (alias `p`, events `e`): the event holds the
- * mutable fields as it left them. Appended with `INSERT … SELECT` at the channel's top + 1.
+ * mutable fields as it left them. Its content (body, meta, blob refs) is NULL while it is the
+ * post row's own — the common case, so a post's creation does not write its content twice —
+ * and is filled in from the row (`FREEZE_STREAM_EVENTS`) just before the row changes.
+ * Appended at the channel's top + 1.
  */
 export const STREAM_EVENT = {
   columns:
-    'p.id, p.channel_id, p.seq, p.author, e.body, e.meta, e.blob_refs, p.origin_node_id, p.created_at, e.updated_at, e.edited, e.deleted, e.stream_offset, e.publisher',
-  insertColumns: 'channel_id, stream_offset, post_id, body, meta, blob_refs, updated_at, edited, deleted, publisher',
+    'p.id, p.channel_id, p.seq, p.author, COALESCE(e.body, p.body) AS body, COALESCE(e.meta, p.meta) AS meta, COALESCE(e.blob_refs, p.blob_refs) AS blob_refs, p.origin_node_id, p.created_at, e.updated_at, e.edited, e.deleted, e.stream_offset, e.publisher',
+  insertColumns: 'channel_id, stream_offset, post_id, updated_at, edited, deleted, publisher',
   read: (r: StreamEventRow): StreamEvent => ({
     offset: r.stream_offset,
     post: toPost(r),
     publisher: r.publisher === null ? null : (JSON.parse(r.publisher) as unknown),
   }),
-  /** Values of `INSERT INTO stream_events (insertColumns) SELECT channel_id, top + 1, id, …` after the channel id. */
+  /** Values of the insert after the channel id and offset; the event's content is the post row's (NULL). */
   values: (p: Post, publisher: unknown): unknown[] => [
     p.id,
-    p.body,
-    JSON.stringify(p.meta),
-    JSON.stringify(p.blobRefs),
     p.updatedAt,
     p.edited,
     p.deleted,
     publisher === null || publisher === undefined ? null : JSON.stringify(publisher),
   ],
 };
+
+/**
+ * Gives a post's events that still share the post row's content (NULL) a copy of it; run right
+ * before the row changes, so every event keeps the content it had. `param` binds the post id.
+ */
+export const FREEZE_STREAM_EVENTS = (param: string): string =>
+  `UPDATE stream_events SET body = p.body, meta = p.meta, blob_refs = p.blob_refs FROM posts p WHERE p.id = ${param} AND stream_events.post_id = ${param} AND stream_events.body IS NULL`;

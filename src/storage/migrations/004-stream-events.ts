@@ -16,9 +16,9 @@ CREATE TABLE stream_events (
   channel_id TEXT NOT NULL REFERENCES channels (id) ON DELETE CASCADE,
   stream_offset INTEGER NOT NULL CHECK (stream_offset > 0),
   post_id TEXT NOT NULL REFERENCES posts (id) ON DELETE CASCADE,
-  body TEXT NOT NULL,
-  meta TEXT NOT NULL,
-  blob_refs TEXT NOT NULL,
+  body TEXT,
+  meta TEXT,
+  blob_refs TEXT,
   updated_at INTEGER NOT NULL,
   edited INTEGER NOT NULL CHECK (edited IN (0, 1)),
   deleted INTEGER NOT NULL CHECK (deleted IN (0, 1)),
@@ -26,17 +26,17 @@ CREATE TABLE stream_events (
   PRIMARY KEY (channel_id, stream_offset)
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX stream_events_post_id ON stream_events (post_id, stream_offset);
-INSERT INTO stream_events (channel_id, stream_offset, post_id, body, meta, blob_refs, updated_at, edited, deleted, publisher)
-  SELECT channel_id, seq, id, body, meta, blob_refs, updated_at, edited, deleted, NULL FROM posts;
+INSERT INTO stream_events (channel_id, stream_offset, post_id, updated_at, edited, deleted, publisher)
+  SELECT channel_id, seq, id, updated_at, edited, deleted, NULL FROM posts;
 `,
   postgres: `
 CREATE TABLE stream_events (
   channel_id TEXT NOT NULL REFERENCES channels (id) ON DELETE CASCADE,
   stream_offset BIGINT NOT NULL CHECK (stream_offset > 0),
   post_id TEXT NOT NULL REFERENCES posts (id) ON DELETE CASCADE,
-  body TEXT NOT NULL,
-  meta TEXT NOT NULL,
-  blob_refs TEXT NOT NULL,
+  body TEXT,
+  meta TEXT,
+  blob_refs TEXT,
   updated_at BIGINT NOT NULL,
   edited BOOLEAN NOT NULL,
   deleted BOOLEAN NOT NULL,
@@ -44,7 +44,7 @@ CREATE TABLE stream_events (
   PRIMARY KEY (channel_id, stream_offset)
 );
 CREATE INDEX stream_events_post_id ON stream_events (post_id, stream_offset);
-INSERT INTO stream_events (channel_id, stream_offset, post_id, body, meta, blob_refs, updated_at, edited, deleted, publisher)
-  SELECT channel_id, seq, id, body, meta, blob_refs, updated_at, edited, deleted, NULL FROM posts;
+INSERT INTO stream_events (channel_id, stream_offset, post_id, updated_at, edited, deleted, publisher)
+  SELECT channel_id, seq, id, updated_at, edited, deleted, NULL FROM posts;
 `,
 };

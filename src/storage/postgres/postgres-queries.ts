@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { Change, Channel, ClientNode, Link, NodeRecord, Post, Session } from '../../model/content.js';
 import { MycelError } from '../../errors.js';
-import { CHANGE, CHANNEL, CLIENT_NODE, LINK, NODE, POST, SESSION, STREAM_EVENT, STREAM_TOP, type StreamEventRow } from '../rows.js';
+import { CHANGE, CHANNEL, CLIENT_NODE, LINK, NODE, POST, SESSION, STREAM_EVENT, STREAM_TOP, FREEZE_STREAM_EVENTS, type StreamEventRow } from '../rows.js';
 import type { ChangeHead, KeysetPosition, StreamEvent } from '../storage.js';
 
 /** A pool (autocommit reads) or a checked-out client (inside a transaction). */
@@ -67,8 +67,9 @@ const SQL = {
   getPostStreamOffset: q('get_post_stream_offset', 'SELECT MIN(stream_offset) AS n FROM stream_events WHERE post_id = $1'),
   appendStreamEvent: q(
     'append_stream_event',
-    `INSERT INTO stream_events (${STREAM_EVENT.insertColumns}) VALUES ($1, ${STREAM_TOP('$1')} + 1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING stream_offset`,
+    `INSERT INTO stream_events (${STREAM_EVENT.insertColumns}) VALUES ($1, ${STREAM_TOP('$1')} + 1, $2, $3, $4, $5, $6) RETURNING stream_offset`,
   ),
+  freezeStreamEvents: q('freeze_stream_events', FREEZE_STREAM_EVENTS('$1')),
 
   getLink: q('get_link', `SELECT ${LINK.columns} FROM links WHERE id = $1`),
   findLink: q('find_link', `SELECT ${LINK.columns} FROM links WHERE from_post_id = $1 AND to_post_id = $2 AND label = $3`),
@@ -331,6 +332,7 @@ export class PostgresQueries {
   }
 
   async updatePost(p: Post): Promise<void> {
+    await this.count(SQL.freezeStreamEvents, [p.id]);
     if ((await this.count(SQL.updatePost, POST.updateValues(p))) === 0) throw new MycelError('POST_NOT_FOUND', { postId: p.id });
   }
 

@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import type { Change, Channel, ClientNode, Link, NodeRecord, Post, Session } from '../../model/content.js';
 import { MycelError } from '../../errors.js';
-import { CHANGE, CHANNEL, CLIENT_NODE, LINK, NODE, POST, SESSION, STREAM_EVENT, STREAM_TOP, type StreamEventRow } from '../rows.js';
+import { CHANGE, CHANNEL, CLIENT_NODE, LINK, NODE, POST, SESSION, STREAM_EVENT, STREAM_TOP, FREEZE_STREAM_EVENTS, type StreamEventRow } from '../rows.js';
 import type { ChangeHead, KeysetPosition, StreamEvent } from '../storage.js';
 
 /*
@@ -41,7 +41,8 @@ const SQL = {
   listStreamEventsAsc: `SELECT ${STREAM_EVENT.columns} FROM stream_events e JOIN posts p ON p.id = e.post_id WHERE e.channel_id = ? AND e.stream_offset > ? AND e.stream_offset < ? ORDER BY e.stream_offset LIMIT ?`,
   listStreamEventsDesc: `SELECT ${STREAM_EVENT.columns} FROM stream_events e JOIN posts p ON p.id = e.post_id WHERE e.channel_id = ? AND e.stream_offset > ? AND e.stream_offset < ? ORDER BY e.stream_offset DESC LIMIT ?`,
   getPostStreamOffset: 'SELECT MIN(stream_offset) AS n FROM stream_events WHERE post_id = ?',
-  appendStreamEvent: `INSERT INTO stream_events (${STREAM_EVENT.insertColumns}) VALUES (?, ${STREAM_TOP('?')} + 1, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING stream_offset`,
+  appendStreamEvent: `INSERT INTO stream_events (${STREAM_EVENT.insertColumns}) VALUES (?, ${STREAM_TOP('?')} + 1, ?, ?, ?, ?, ?) RETURNING stream_offset`,
+  freezeStreamEvents: FREEZE_STREAM_EVENTS('?'),
 
   getLink: `SELECT ${LINK.columns} FROM links WHERE id = ?`,
   findLink: `SELECT ${LINK.columns} FROM links WHERE from_post_id = ? AND to_post_id = ? AND label = ?`,
@@ -309,6 +310,7 @@ export class SqliteQueries {
   }
 
   updatePost(p: Post): void {
+    this.write('freezeStreamEvents', [p.id, p.id]);
     if (this.write('updatePost', POST.updateValues(p)) === 0) throw new MycelError('POST_NOT_FOUND', { postId: p.id });
   }
 
