@@ -12,7 +12,7 @@ import { describe, it } from 'node:test';
 import type { Centrifuge } from 'centrifuge';
 import { Pool } from 'undici';
 import { runMycel, startMycel, type ServingNode } from '../helpers/process.js';
-import { storageBackends, type BackendName } from '../helpers/storage.js';
+import { processDatabase, type BackendName } from '../helpers/storage.js';
 import { API_KEY, sign, waitEvent, wsCentrifuge } from '../integration/realtime-harness.js';
 
 const PASSWORD = 'durable-pw';
@@ -313,13 +313,8 @@ async function loadAndKill(node: ServingNode, client: Api, model: Model, round: 
   return acks;
 }
 
-/** The environment that points `mycel` at a fresh database of `backend`, and its cleanup. */
-async function database(backend: BackendName, dir: string): Promise<{ env: Record<string, string>; cleanup: () => Promise<void> }> {
-  const env = { MYCEL_DB_DIR: join(dir, 'data'), MYCEL_OWNER_PASSWORD: PASSWORD, MYCEL_API_KEY: API_KEY };
-  if (backend === 'sqlite') return { env, cleanup: async () => {} };
-  const h = await storageBackends.find((b) => b.name === 'postgres')!.create({ migrate: false });
-  return { env: { ...env, MYCEL_DATABASE_URL: h.url }, cleanup: () => h.cleanup() };
-}
+/** A fresh database of `backend` for the node, with its owner password and API key. */
+const database = (backend: BackendName, dir: string) => processDatabase(backend, dir, { MYCEL_OWNER_PASSWORD: PASSWORD, MYCEL_API_KEY: API_KEY });
 
 for (const backend of ['sqlite', 'postgres'] as const) {
   describe(`durability (${backend})`, () => {

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { startMycel, type ServingNode } from '../helpers/process.js';
-import { storageBackends, type BackendName } from '../helpers/storage.js';
+import { processDatabase, type BackendName } from '../helpers/storage.js';
 import { API_KEY } from '../integration/realtime-harness.js';
 
 const PASSWORD = 'idempotent-pw';
@@ -48,12 +48,8 @@ async function posts(node: ServingNode): Promise<Array<{ id: string; seq: number
   return ((await res.json()) as { items: Array<{ id: string; seq: number; body: string }> }).items;
 }
 
-async function database(backend: BackendName, dir: string): Promise<{ env: Record<string, string>; cleanup: () => Promise<void> }> {
-  const env = { MYCEL_DB_DIR: join(dir, 'data'), MYCEL_OWNER_PASSWORD: PASSWORD, MYCEL_API_KEY: API_KEY };
-  if (backend === 'sqlite') return { env, cleanup: async () => {} };
-  const h = await storageBackends.find((b) => b.name === 'postgres')!.create({ migrate: false });
-  return { env: { ...env, MYCEL_DATABASE_URL: h.url }, cleanup: () => h.cleanup() };
-}
+/** A fresh database of `backend` for the node, with its owner password and API key. */
+const database = (backend: BackendName, dir: string) => processDatabase(backend, dir, { MYCEL_OWNER_PASSWORD: PASSWORD, MYCEL_API_KEY: API_KEY });
 
 for (const backend of ['sqlite', 'postgres'] as const) {
   describe(`server API idempotency_key in a persisted namespace (${backend})`, () => {

@@ -194,3 +194,18 @@ export async function rawExec(h: StorageHandle, sql: string, params: readonly un
     await client.end();
   }
 }
+
+/**
+ * The environment that points a `mycel` process at a fresh, unmigrated database of `backend`
+ * (SQLite in `<dir>/data`, or a fresh PostgreSQL schema), merged over `env`, and its cleanup.
+ */
+export async function processDatabase(
+  backend: BackendName,
+  dir: string,
+  env: Record<string, string>,
+): Promise<{ env: Record<string, string>; cleanup: () => Promise<void> }> {
+  const base = { ...env, MYCEL_DB_DIR: join(dir, 'data') };
+  if (backend === 'sqlite') return { env: base, cleanup: async () => {} };
+  const h = await postgresBackend.create({ migrate: false });
+  return { env: { ...base, MYCEL_DATABASE_URL: h.url }, cleanup: () => h.cleanup() };
+}
