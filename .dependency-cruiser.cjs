@@ -59,9 +59,9 @@ module.exports = {
     ...siblings,
     {
       name: 'core-without-transports',
-      comment: 'below http/ only realtime/transports may use ws, realtime/redis ioredis; fastify is http/ and the node assembly',
+      comment: 'below http/ only realtime/transports and network/transports may use ws, realtime/redis ioredis; fastify is http/ and the node assembly',
       severity: 'error',
-      from: { path: '^src/', pathNot: ['^src/(http|node|cli)/', '^src/realtime/transports/'] },
+      from: { path: '^src/', pathNot: ['^src/(http|node|cli)/', '^src/realtime/transports/', '^src/network/transports/'] },
       to: { path: '(^|/)node_modules/(fastify|@fastify/[^/]+|ws)/' },
     },
     {

@@ -18,9 +18,9 @@ function clockTicks(): number {
   return ticksPerSecond;
 }
 
-/** User and system CPU time of a process (all its threads), in milliseconds. */
-export function cpuTimes(pid: number): { user: number; sys: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+/** User and system CPU time of a process (all its threads), or of one of its threads, in milliseconds. */
+export function cpuTimes(pid: number, tid?: number): { user: number; sys: number } {
+  const stat = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
   // The command name (field 2) may contain spaces; the fields after its closing ')' do not.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const tick = 1000 / clockTicks();

@@ -1,5 +1,11 @@
 import type { Config } from '../config/index.js';
-import { resolveDataDir } from '../config/index.js';
+import { resolveBlobsDir, resolveDataDir } from '../config/index.js';
+import { collectBlobGarbage } from '../blobs/blob-gc.js';
+import { parseBlobUri } from '../blobs/blob-uri.js';
+import { FsBlobStore } from '../blobs/fs-blob-store.js';
+import { OWNER } from '../domain/actor.js';
+import { MycelError } from '../errors.js';
+import type { BlobRecord } from '../model/content.js';
 import { verifyChain } from '../domain/changelog.js';
 import { contentDigest, formatDigest } from '../domain/digest.js';
 import { verifyContent, type ContentVerdict } from '../domain/verify-content.js';
@@ -140,5 +146,84 @@ export async function runDigest(config: Config, options: { json?: boolean }): Pr
   await openForCommand(existing, async (core) => {
     const digest = await contentDigest(core.storage);
     process.stdout.write(options.json ? `${JSON.stringify(digest)}\n` : `${formatDigest(digest)}\n`);
+  });
+}
+
+// ---- mycel blobs (docs/blobs.md) ----
+
+/** Opens the node read-only (as `verify` does) with its blob store. */
+async function openBlobs(config: Config, fn: (core: NodeCore, store: FsBlobStore) => Promise<number | void>): Promise<number> {
+  const existing = await requireNode(config);
+  const code = await openForCommand(existing, (core) => fn(core, new FsBlobStore(resolveBlobsDir(config))));
+  return typeof code === 'number' ? code : 0;
+}
+
+function blobLine(b: BlobRecord, stored: boolean): string {
+  return `sha256://${b.sha256} ${String(b.size).padStart(12)} ${stored ? 'stored ' : 'absent '} ${new Date(b.createdAt).toISOString()} ${b.uploadedBy} ${b.mediaType ?? '-'}`;
+}
+
+/** `mycel blobs ls`: every blob record, oldest first, and whether its bytes are here. */
+export async function runBlobsList(config: Config, options: { json?: boolean; limit?: number }): Promise<number> {
+  return openBlobs(config, async (core, store) => {
+    let cursor: string | undefined;
+    let shown = 0;
+    const max = options.limit ?? Number.MAX_SAFE_INTEGER;
+    do {
+      const page = await core.operator.listBlobs(OWNER, { limit: Math.min(100, max - shown), ...(cursor ? { cursor } : {}) });
+      for (const blob of page.items) {
+        const stored = await store.has(blob.sha256);
+        process.stdout.write(options.json ? `${JSON.stringify({ ...blob, stored })}\n` : `${blobLine(blob, stored)}\n`);
+        shown++;
+      }
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor && shown < max);
+  });
+}
+
+/** `mycel blobs info URI`: the record, references, pin and where the bytes are. */
+export async function runBlobsInfo(config: Config, uri: string, options: { json?: boolean }): Promise<number> {
+  return openBlobs(config, async (core, store) => {
+    const info = await core.operator.getBlobInfo(OWNER, uri);
+    const out = { ...info, stored: await store.has(info.sha256), path: store.pathOf(info.sha256) };
+    if (options.json) process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+    else for (const [key, value] of Object.entries(out)) process.stdout.write(`${key.padEnd(12)}${typeof value === 'object' && value !== null ? JSON.stringify(value) : String(value)}\n`);
+  });
+}
+
+/**
+ * `mycel blobs verify [URI]`: re-hashes one blob, or every blob in the store; damaged ones are
+ * moved to corrupt/. Exit 1 when one is corrupt (or the named one is missing).
+ */
+export async function runBlobsVerify(config: Config, uri: string | undefined, options: { json?: boolean }): Promise<number> {
+  return openBlobs(config, async (core, store) => {
+    const results: Array<{ sha256: string; result: 'ok' | 'corrupt' | 'missing' }> = [];
+    if (uri !== undefined) {
+      const { algo, hex } = parseBlobUri(uri, { bareHex: true });
+      const sha256 = algo === 'sha256' ? hex : (await core.storage.getBlobBySha1(hex))?.sha256 ?? (await store.resolveSha1(hex));
+      if (!sha256) throw new MycelError('BLOB_NOT_FOUND', { uri });
+      results.push({ sha256, result: await store.verify(sha256) });
+    } else {
+      for await (const blob of store.list()) results.push({ sha256: blob.sha256, result: await store.verify(blob.sha256) });
+    }
+    const bad = results.filter((r) => r.result !== 'ok');
+    if (options.json) process.stdout.write(`${JSON.stringify({ ok: bad.length === 0, checked: results.length, results })}\n`);
+    else {
+      for (const r of bad) process.stdout.write(`${r.result.padEnd(8)}sha256://${r.sha256}${r.result === 'corrupt' ? ' (moved to corrupt/)' : ''}\n`);
+      process.stdout.write(`${results.length} checked, ${bad.length === 0 ? 'all ok' : `${bad.length} not ok`}\n`);
+    }
+    return bad.length === 0 ? 0 : 1;
+  });
+}
+
+/** `mycel blobs gc [--dry-run]`: removes the bytes of unreferenced, unpinned blobs past the grace period. */
+export async function runBlobsGc(config: Config, options: { json?: boolean; dryRun?: boolean }): Promise<number> {
+  return openBlobs(config, async (core, store) => {
+    const report = await collectBlobGarbage(store, core.operator.blobs, core.storage, { graceSeconds: config.blobs.gcGraceSeconds, dryRun: options.dryRun === true });
+    if (options.json) process.stdout.write(`${JSON.stringify(report)}\n`);
+    else {
+      const verb = report.dryRun ? 'would remove' : 'removed';
+      for (const b of report.removed) process.stdout.write(`${verb} sha256://${b.sha256} ${b.size}\n`);
+      process.stdout.write(`${verb} ${report.removed.length} blobs, ${report.bytes} bytes${report.dryRun ? '' : `; ${report.tmpFiles} stale upload files`}\n`);
+    }
   });
 }

@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { CONFIG_KEYS, formatDefault, type ConfigKey } from '../config/keys.js';
 import { unknownEnvWarnings } from '../config/env-names.js';
 import { loadConfig, type FrozenConfig } from '../config/load.js';
@@ -39,4 +39,11 @@ export const STORAGE_FLAGS = ['node.dataDir', 'database.url', 'log.level'] as co
 export function configFromCommand(command: Command): FrozenConfig {
   for (const line of unknownEnvWarnings(process.env)) process.stderr.write(`${line}\n`);
   return loadConfig({ flags: command.optsWithGlobals(), env: process.env });
+}
+
+/** Parses a flag's value as an integer ≥ 1 (`--limit`). */
+export function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('must be a whole number of at least 1');
+  return n;
 }

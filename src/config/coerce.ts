@@ -24,6 +24,7 @@ export function coerceString(raw: string, kind: LeafKind | undefined): CoerceRes
       return { ok: false, message: `expected true, false, 1 or 0, got ${JSON.stringify(raw)}` };
     }
     case 'map':
+    case 'objects':
       return { ok: false, message: 'can only be set in a YAML file' };
     case 'list':
       return { ok: true, value: raw.split(',').map((item) => item.trim()).filter((item) => item !== '') };

@@ -21,6 +21,8 @@ test('settings, their old names, MYCEL_CONFIG, MYCEL_TEST_* and other variables 
     MYCEL_DATA_DIR: '/a',
     MYCEL_DB_DIR: '/a',
     MYCEL_CONFIG: 'm.yaml',
+    MYCEL_NODE_URL: 'http://127.0.0.1:5103',
+    MYCEL_NODE_PASSWORD: 'node-pw',
     MYCEL_TEST_DATABASE_URL: 'postgres://x',
     MYCEL_TEST_CONCURRENCY: '1',
     PATH: '/bin',

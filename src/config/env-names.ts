@@ -5,8 +5,12 @@ import { CONFIG_KEYS } from './keys.js';
  * instead of silently doing nothing.
  */
 
-/** Variables that are not settings but are read: the config file's path. */
-const OTHER_KNOWN = ['MYCEL_CONFIG'] as const;
+/**
+ * Variables that are not settings but are read: the config file's path, and the CLI's remote
+ * node and client-node password (`mycel --node URL …`, src/cli/remote-target.ts), and the
+ * passwords for the source node of `mycel load --from` (src/cli/blob-target.ts).
+ */
+const OTHER_KNOWN = ['MYCEL_CONFIG', 'MYCEL_NODE_URL', 'MYCEL_NODE_PASSWORD', 'MYCEL_FROM_OWNER_PASSWORD', 'MYCEL_FROM_NODE_PASSWORD'] as const;
 
 /** Prefixes left to other programs: the test suite's own variables (`MYCEL_TEST_DATABASE_URL`, …). */
 export const EXEMPT_ENV_PREFIXES = ['MYCEL_TEST_'] as const;

@@ -4,6 +4,7 @@ export {
   loadConfig,
   publicUrl,
   resolveDataDir,
+  resolveBlobsDir,
   databaseKind,
   deepFreeze,
   type FrozenConfig,

@@ -85,10 +85,10 @@ test('environment names are unique MYCEL_* names, and the ones the issue fixes a
   );
 });
 
-test('only the namespace map is YAML-only, and it says so', () => {
+test('only the namespace map and the lists of objects are YAML-only, and they say so', () => {
   const yamlOnly = CONFIG_KEYS.filter((k) => k.env === null);
-  assert.deepEqual(yamlOnly.map((k) => k.path), ['realtime.namespaces']);
-  assert.match(yamlOnly[0]!.meaning, /YAML only/);
+  assert.deepEqual(yamlOnly.map((k) => k.path).sort(), ['compute.datasources', 'compute.projects', 'network.servers', 'realtime.namespaces']);
+  for (const key of yamlOnly) assert.match(key.meaning, /YAML only/);
 });
 
 test('the serve flags map to their keys and commander attribute names', () => {
@@ -100,6 +100,8 @@ test('the serve flags map to their keys and commander attribute names', () => {
     port: 'server.port',
     databaseUrl: 'database.url',
     logLevel: 'log.level',
+    storageDir: 'blobs.dir',
+    authGroup: 'blobs.authGroup',
   });
 });
 
@@ -107,6 +109,7 @@ test('secrets are the passwords and the API key; URLs with credentials are marke
   assert.deepEqual(CONFIG_KEYS.filter((k) => k.secret).map((k) => k.path), [
     'owner.password',
     'owner.remoteNodePassword',
+    'compute.join.invitation',
     'realtime.apiKey',
   ]);
   assert.deepEqual(CONFIG_KEYS.filter((k) => k.urlCredentials).map((k) => k.path), ['database.url', 'realtime.redisUrl']);

@@ -48,13 +48,44 @@ const SPECS: readonly KeySpec[] = [
   { path: 'server.shutdownGraceSeconds', env: 'MYCEL_SHUTDOWN_GRACE_SECONDS', meaning: 'Seconds to wait for in-flight requests on SIGINT/SIGTERM before closing anyway.' },
   { path: 'server.headersTimeoutMs', env: 'MYCEL_HEADERS_TIMEOUT_MS', meaning: 'Milliseconds a client may take to send the request line and headers (capped at `server.requestTimeoutMs`); a slower one gets 408 `REQUEST_TIMEOUT` and is disconnected.' },
   { path: 'server.requestTimeoutMs', env: 'MYCEL_REQUEST_TIMEOUT_MS', meaning: 'Milliseconds a client may take to send a whole request, headers and body; a slower one gets 408 `REQUEST_TIMEOUT` and is disconnected. Streaming responses (SSE, HTTP-streaming) are not cut once their request is in. Raise it with `server.bodyLimit` for slow links.' },
+  { path: 'server.enableWebsocket', env: 'MYCEL_ENABLE_WEBSOCKET', meaning: 'Whether the node accepts WebSocket upgrades: the realtime endpoints (`/connection/websocket`, `/connection/uni_websocket`) and node links (`/api/v1/nodes/link`). `false` leaves the SSE and HTTP transports: realtime clients use SSE/HTTP-streaming, nodes link over SSE + HTTP (docs/network.md).' },
   { path: 'server.maxPendingConnectionsPerAddress', env: 'MYCEL_MAX_PENDING_CONNECTIONS_PER_ADDRESS', meaning: 'Connections one client address may hold open while they still send their request (headers or body); one more is answered 429 `TOO_MANY_CONNECTIONS` and closed. Connections that are being answered, streaming or upgraded to WebSocket do not count. `0` turns the limit off; behind a reverse proxy every client has the proxy\'s address.' },
 
   // database
-  { path: 'database.url', env: 'MYCEL_DATABASE_URL', flag: '--database-url <url>', urlCredentials: true, meaning: '`sqlite` (a database file in the data dir), `:memory:` (nothing is kept), or a `postgres://` URL (e.g. `postgres://user:password@host:5432/db`).' },
+  { path: 'database.url', env: 'MYCEL_DATABASE_URL', flag: '--database-url <url>', urlCredentials: true, meaning: '`sqlite` (a database file in the data dir), `sqlite:<file>` (that file; relative paths start at the working directory), `:memory:` (nothing is kept), or a `postgres://` URL (e.g. `postgres://user:password@host:5432/db`).' },
 
   // log
   { path: 'log.level', env: 'MYCEL_LOG_LEVEL', flag: '--log-level <level>', meaning: 'Lowest level written to the log (JSON lines on stdout).' },
+
+  // network
+  { path: 'network.servers', env: null, meaning: 'Servers this node connects to as a client: a list of `{url, password, role, transport}` (`role`: this node\'s data role towards the server, `child` (default), `parent` or `both`; `transport`: `auto` (default), `websocket` or `sse`). Write the password as `${VAR}`. YAML only: no environment variable or flag; servers added at run time are kept in the database (docs/network.md).' },
+  { path: 'network.changesChunkSize', env: 'MYCEL_CHANGES_CHUNK_SIZE', meaning: 'Changes per message when this node serves its change log over a link.' },
+  { path: 'network.maxMessageBytes', env: 'MYCEL_NETWORK_MAX_MESSAGE_BYTES', meaning: 'Largest message accepted on a node link, in bytes; a larger one stops the link with `CHUNK_TOO_LARGE`.' },
+  { path: 'network.creditWindow', env: 'MYCEL_NETWORK_CREDIT_WINDOW', meaning: 'Chunks a pulling node lets its source send ahead of its imports (flow control).' },
+  { path: 'network.forwardTimeoutMs', env: 'MYCEL_FORWARD_TIMEOUT_MS', meaning: 'Milliseconds a write forwarded to a channel\'s origin node may take, until its change is imported back, before the caller gets `FORWARD_TIMEOUT`.' },
+  { path: 'network.maxPendingForwards', env: 'MYCEL_MAX_PENDING_FORWARDS', meaning: 'Forwarded writes in flight at once; one more is refused with `FORWARD_QUEUE_FULL`.' },
+
+  // blobs
+  { path: 'blobs.dir', env: 'MYCEL_STORAGE_DIR', flag: '--storage-dir <dir>', defaultNote: '`<node.dataDir>/blobs`', meaning: 'Directory of the blob store (docs/blobs.md); relative paths start at the working directory, `~/` at the home directory.' },
+  { path: 'blobs.maxUploadBytes', env: 'MYCEL_BLOBS_MAX_UPLOAD_BYTES', meaning: 'Largest blob accepted, in bytes (default 4 GiB); a larger upload gets 413 `BLOB_TOO_LARGE` and nothing is kept.' },
+  { path: 'blobs.allowDownload', env: 'MYCEL_BLOBS_ALLOW_DOWNLOAD', meaning: 'Whether actors without owner rights may download blobs (those they uploaded or that a post they may read refers to); `false`: only the owner.' },
+  { path: 'blobs.gcGraceSeconds', env: 'MYCEL_BLOBS_GC_GRACE_SECONDS', meaning: 'Seconds a blob that no post refers to and nobody pinned is kept before `mycel blobs gc` removes its bytes.' },
+  { path: 'blobs.eagerChannels', env: 'MYCEL_BLOBS_EAGER_CHANNELS', meaning: 'Channel patterns (comma-separated in the variable; `*` matches any run of characters) whose blobs a child node fetches from its server as soon as a post referring to them arrives; other blobs are fetched on first read.' },
+  { path: 'blobs.authGroup', env: 'MYCEL_AUTH_GROUP', flag: '--auth-group <group>', defaultNote: 'none (private store)', meaning: 'OS group (name or numeric id) the blob store is shared with, for a lab\'s shared node (docs/shared-node.md): `blobs.dir` becomes readable by the group (directories 2750, files 0640), and the node writes a client token file and a `node-id` file there. Every member of the group acts as the node. Unset: the store stays private to the node\'s user.' },
+  { path: 'blobs.clientTokenRotateSeconds', env: 'MYCEL_CLIENT_TOKEN_ROTATE_SECONDS', meaning: 'With `blobs.authGroup`: seconds between two client tokens (at most 24 days); the file `client-token` is replaced atomically with a new one, and every start writes a new one.' },
+  { path: 'blobs.clientTokenGraceSeconds', env: 'MYCEL_CLIENT_TOKEN_GRACE_SECONDS', meaning: 'With `blobs.authGroup`: seconds the previous client token is still accepted after a rotation; at most `blobs.clientTokenRotateSeconds`.' },
+
+  // compute
+  { path: 'compute.mode', env: 'MYCEL_COMPUTE_MODE', meaning: 'Federated compute role (docs/compute.md): `off`; `node`, an aggregation node that clients call; `client`, a node that pulls tasks from `compute.join.url` and runs them on its datasources; `standalone`, both in one process.' },
+  { path: 'compute.heartbeatSeconds', env: 'MYCEL_COMPUTE_HEARTBEAT_SECONDS', meaning: 'Seconds between a compute client\'s polls of its aggregation node; a poll waits up to this long for a task and returns as soon as one exists.' },
+  { path: 'compute.roundTimeoutSeconds', env: 'MYCEL_COMPUTE_ROUND_TIMEOUT_SECONDS', meaning: 'Seconds a round of a compute job waits for its clients when the plan sets no roundTimeoutSeconds; a task not answered by then fails with TASK_DEADLINE_EXCEEDED and the round goes on with the clients that answered.' },
+  { path: 'compute.healthcheckSeconds', env: 'MYCEL_COMPUTE_HEALTHCHECK_SECONDS', meaning: 'Seconds between a compute node\'s self checks.' },
+  { path: 'compute.allowResourceDownload', env: 'MYCEL_COMPUTE_ALLOW_RESOURCE_DOWNLOAD', meaning: 'Whether a workbench may download the result artifacts of its jobs.' },
+  { path: 'compute.projects', env: null, meaning: 'Projects created on first start: a list of `{name, token}`; a job submitted with a project\'s token may read the datasources bound to that token. Write tokens as `${VAR}`; they are secrets. YAML only: no environment variable or flag.' },
+  { path: 'compute.join.first', env: 'MYCEL_COMPUTE_JOIN_FIRST', meaning: 'This node starts a compute network: it is the first aggregation node, and needs no `compute.join.url`.' },
+  { path: 'compute.join.url', env: 'MYCEL_COMPUTE_JOIN_URL', meaning: 'URL of the aggregation node a client (or a further node) joins.' },
+  { path: 'compute.join.invitation', env: 'MYCEL_COMPUTE_INVITATION', secret: true, meaning: 'Invitation issued by the owner of the node at `compute.join.url`, used once on the first join.' },
+  { path: 'compute.datasources', env: null, meaning: 'Private datasources of a compute client: a list of `{name, kind, type, path, tokens}` (`kind`: `file`; `type`: `csv`, `tsv` or `parquet`; `tokens`: the project tokens whose jobs may read it). Read where they lie; rows never leave the client. YAML only: no environment variable or flag.' },
 
   // realtime
   { path: 'realtime.apiKey', env: 'MYCEL_API_KEY', secret: true, defaultNote: 'none', meaning: 'HS256 key that signs connection and subscription JWTs and guards the server API; at least 32 bytes (256 bits), e.g. `openssl rand -hex 32`.' },
@@ -166,5 +197,6 @@ export function formatType(key: ConfigKey): string {
   if (!t) return '?';
   if (t.kind === 'enum') return t.values.map((v) => `\`${v}\``).join(' \\| ');
   if (t.kind === 'list') return 'list of strings';
+  if (t.kind === 'objects') return 'list of objects';
   return t.kind;
 }

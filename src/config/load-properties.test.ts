@@ -148,12 +148,26 @@ function validValue(path: string): fc.Arbitrary<unknown> {
       return fc.constant(ecPem);
     case 'realtime.tokenJwksUrl':
       return fc.constantFrom('https://auth.example/.well-known/jwks.json', 'http://127.0.0.1:8080/jwks');
+    case 'blobs.authGroup':
+      return fc.stringMatching(/^[a-z_][a-z0-9_-]{0,15}$/);
+    case 'compute.join.url':
+      return fc.constantFrom('http://127.0.0.1:1456', 'https://aggregator.example');
+    case 'compute.projects':
+      return fc.array(fc.record({ name: fc.stringMatching(/^[A-Za-z0-9_.-]{1,12}$/), token: fc.stringMatching(/^[A-Za-z0-9]{1,24}$/) }).map((r) => ({ ...r })), { maxLength: 2 });
+    case 'compute.datasources':
+      return fc.array(
+        fc.record({ name: fc.stringMatching(/^[A-Za-z0-9_.-]{1,12}$/), kind: fc.constant('file'), type: fc.constantFrom('csv', 'tsv', 'parquet'), path: fc.constantFrom('/data/a.csv', './b.tsv'), tokens: fc.array(fc.stringMatching(/^[A-Za-z0-9]{1,12}$/), { minLength: 1, maxLength: 2 }) }).map((r) => ({ ...r })),
+        { maxLength: 2 },
+      );
   }
   switch (key.type?.kind) {
     case 'integer': {
       const { min, max } = numberBounds(path.split('.'));
       return fc.integer({ min, max });
     }
+    case 'number':
+      // Seconds (compute.*Seconds): positive, written with a fraction or without.
+      return fc.oneof(fc.integer({ min: 1, max: 3600 }), fc.double({ min: 0.5, max: 3600, noNaN: true }));
     case 'boolean':
       return fc.boolean();
     case 'enum':
@@ -161,6 +175,9 @@ function validValue(path: string): fc.Arbitrary<unknown> {
     case 'list':
       // Origins (server.corsOrigins), the only list so far; an array is always written literally.
       return fc.array(fc.constantFrom('*', 'https://app.example', 'http://localhost:3000', 'http://127.0.0.1:8080'), { maxLength: 3 });
+    case 'objects':
+      // network.servers (compute's lists have their own cases above).
+      return fc.array(fc.record({ url: fc.constantFrom('http://127.0.0.1:5103', 'https://parent.example'), password: fc.stringMatching(/^[A-Za-z0-9]{1,12}$/), role: fc.constantFrom('child', 'parent', 'both'), transport: fc.constantFrom('auto', 'websocket', 'sse') }).map((r) => ({ ...r })), { maxLength: 2 });
     case 'map':
       return fc.dictionary(
         fc.stringMatching(/^[A-Za-z0-9_.-]{1,10}$/).filter((s) => s !== '__proto__'),

@@ -5,6 +5,7 @@ import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { MycelError } from '../errors.js';
 import { coerceString } from './coerce.js';
+import { finishComputeStyle, renameComputeStyleKeys, type ComputeStyleProblem } from './compute-style.js';
 import { postgresUrlProblem } from './database-url.js';
 import { interpolate } from './interpolate.js';
 import { CONFIG_KEYS, flagAttribute, flagName } from './keys.js';
@@ -122,10 +123,20 @@ function readConfigFile(
     return {};
   }
 
+  // A file in the compute-style shape: its keys become the settings they are (compute-style.ts).
+  const translation: ComputeStyleProblem[] = [];
+  const renames = renameComputeStyleKeys(data, translation);
+  const sourceFor = (dotted: string): string => {
+    for (const [to, from] of renames.writtenAs) {
+      if (dotted === to || dotted.startsWith(`${to}.`)) return `${source}, written as ${from}${dotted.slice(to.length)}`;
+    }
+    return source;
+  };
+
   const walk = (value: unknown, path: string[]): unknown => {
     const dotted = path.join('.');
     // Every node, not only leaves: an issue about a section or an unknown key finds its source.
-    if (path.length > 0) sources.set(dotted, source);
+    if (path.length > 0) sources.set(dotted, sourceFor(dotted));
     if (isPlainObject(value)) {
       // A fresh null-prototype-free copy: `__proto__` stays an ordinary (unknown) key.
       const out: PlainObject = {};
@@ -153,12 +164,15 @@ function readConfigFile(
     const schema = schemaAt(configSchema, path);
     const coerced = coerceString(result.value, schema ? leafKind(schema) : undefined);
     if (!coerced.ok) {
-      issues.push({ key: dotted, message: coerced.message, source });
+      issues.push({ key: dotted, message: coerced.message, source: sourceFor(dotted) });
       return result.value;
     }
     return coerced.value;
   };
-  return walk(data, []) as PlainObject;
+  const walked = walk(data, []) as PlainObject;
+  finishComputeStyle(walked, renames, translation);
+  for (const problem of translation) issues.push({ ...problem, source });
+  return walked;
 }
 
 /** Messages for schema issues, with unknown keys split into one issue each. */
@@ -253,7 +267,7 @@ export function loadConfig(options: LoadConfigOptions = {}): FrozenConfig {
   if (kind === undefined) {
     issues.push({
       key: 'database.url',
-      message: 'must be `sqlite`, `:memory:` or a postgres:// (postgresql://) URL',
+      message: 'must be `sqlite`, `sqlite:<file>`, `:memory:` or a postgres:// (postgresql://) URL',
       source: sourceOf('database.url'),
     });
   }
@@ -272,13 +286,13 @@ export function loadConfig(options: LoadConfigOptions = {}): FrozenConfig {
 export type DatabaseKind = 'sqlite' | 'memory' | 'postgres';
 
 function databaseKindOf(url: string): DatabaseKind | undefined {
-  if (url === 'sqlite') return 'sqlite';
+  if (url === 'sqlite' || (url.startsWith('sqlite:') && url.length > 'sqlite:'.length)) return 'sqlite';
   if (url === ':memory:') return 'memory';
   if (/^postgres(ql)?:\/\//i.test(url)) return 'postgres';
   return undefined;
 }
 
-/** Which storage `database.url` selects: `sqlite` (file in the data dir), `memory`, or `postgres`. */
+/** Which storage `database.url` selects: `sqlite` (file in the data dir, or `sqlite:<file>`), `memory`, or `postgres`. */
 export function databaseKind(config: FrozenConfig): DatabaseKind {
   const kind = databaseKindOf(config.database.url);
   // loadConfig has checked the URL; a hand-built config may not have been.
@@ -293,6 +307,15 @@ export function databaseKind(config: FrozenConfig): DatabaseKind {
 /** The data directory as an absolute path (relative paths start at `cwd`, `~/` at the home dir). */
 export function resolveDataDir(config: FrozenConfig, cwd: string = process.cwd()): string {
   const dir = config.node.dataDir;
+  if (dir === '~') return homedir();
+  if (dir.startsWith('~/')) return join(homedir(), dir.slice(2));
+  return isAbsolute(dir) ? resolve(dir) : resolve(cwd, dir);
+}
+
+/** The blob store directory as an absolute path: `blobs.dir` (resolved like the data dir) or `<dataDir>/blobs`. */
+export function resolveBlobsDir(config: FrozenConfig, cwd: string = process.cwd()): string {
+  const dir = config.blobs.dir;
+  if (dir === undefined) return join(resolveDataDir(config, cwd), 'blobs');
   if (dir === '~') return homedir();
   if (dir.startsWith('~/')) return join(homedir(), dir.slice(2));
   return isAbsolute(dir) ? resolve(dir) : resolve(cwd, dir);

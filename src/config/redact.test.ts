@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { loadConfig } from './load.js';
 import { REDACTED, redactConfig, redactUrl } from './redact.js';
+import { configSchema } from './schema.js';
 
 test('redactUrl hides the password and keeps the rest', () => {
   const cases: [string, string][] = [
@@ -66,4 +67,12 @@ test('the redacted copy is frozen and the original keeps its secrets', () => {
   assert.notEqual(shown, config);
   assert.ok(Object.isFrozen(shown) && Object.isFrozen(shown.owner) && Object.isFrozen(shown.realtime.channel));
   assert.equal(config.owner.password, 'keep-me-please');
+});
+
+test('the password of each network.servers entry is redacted, the rest of the entry kept', () => {
+  const config = configSchema.parse({ network: { servers: [{ url: 'https://parent.example', password: 's3cret-node-pw', role: 'both' }] } });
+  const shown = redactConfig(config);
+  assert.deepEqual(shown.network.servers, [{ url: 'https://parent.example', password: REDACTED, role: 'both', transport: 'auto' }]);
+  assert.equal(config.network.servers[0]!.password, 's3cret-node-pw');
+  assert.ok(!JSON.stringify(shown).includes('s3cret-node-pw'));
 });

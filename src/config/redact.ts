@@ -48,5 +48,12 @@ export function redactConfig(config: FrozenConfig | Config): FrozenConfig {
     if (key.secret) setAt(copy, key.path, REDACTED);
     else if (key.urlCredentials) setAt(copy, key.path, redactUrl(value));
   }
+  // network.servers is a list of objects; each one's password is a secret.
+  const network = copy['network'] as { servers?: Array<Record<string, unknown>> } | undefined;
+  if (network?.servers) network.servers = network.servers.map((server) => ({ ...server, url: typeof server['url'] === 'string' ? redactUrl(server['url']) : server['url'], password: REDACTED }));
+  // compute.projects and compute.datasources hold project tokens: each one is a secret.
+  const compute = copy['compute'] as { projects?: Array<Record<string, unknown>>; datasources?: Array<Record<string, unknown>> } | undefined;
+  if (compute?.projects) compute.projects = compute.projects.map((project) => ({ ...project, token: REDACTED }));
+  if (compute?.datasources) compute.datasources = compute.datasources.map((source) => ({ ...source, tokens: (source['tokens'] as unknown[]).map(() => REDACTED) }));
   return deepFreeze(copy) as FrozenConfig;
 }

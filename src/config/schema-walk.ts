@@ -16,7 +16,9 @@ export type LeafKind =
   /** A map keyed by name (e.g. realtime.namespaces): set as a whole, from YAML only. */
   | { kind: 'map' }
   /** A list of strings: a YAML sequence, or comma-separated in a variable or flag. */
-  | { kind: 'list' };
+  | { kind: 'list' }
+  /** A list of objects (e.g. network.servers): set as a whole, from YAML only. */
+  | { kind: 'objects' };
 
 type AnySchema = z.core.$ZodType;
 
@@ -91,8 +93,10 @@ export function leafKind(schema: AnySchema): LeafKind | undefined {
       return { kind: 'enum', values: Object.values(def.entries ?? {}) };
     case 'record':
       return { kind: 'map' };
-    case 'array':
-      return { kind: 'list' };
+    case 'array': {
+      const element = (inner._zod.def as { element?: AnySchema }).element;
+      return element && objectShape(element) ? { kind: 'objects' } : { kind: 'list' };
+    }
     default:
       return undefined;
   }

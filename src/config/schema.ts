@@ -38,6 +38,42 @@ export const namespaceOptionsSchema = z
   .strict();
 export type NamespaceOptions = z.infer<typeof namespaceOptionsSchema>;
 
+/** One server this node connects to (network.servers): `role` is this node's data role towards it. */
+export const networkServerSchema = z
+  .object({
+    url: z.string().regex(/^https?:\/\/[^\s]+$/, 'must be an http:// or https:// URL'),
+    password: z.string().min(1),
+    role: z.enum(['child', 'parent', 'both']).default('child'),
+    transport: z.enum(['auto', 'websocket', 'sse']).default('auto'),
+  })
+  .strict();
+export type NetworkServerConfig = z.infer<typeof networkServerSchema>;
+
+/** A name a compute project or datasource goes by: also how plans and tokens refer to it. */
+const computeName = z.string().min(1).max(200).regex(/^[A-Za-z0-9_.-]+$/, 'may hold letters, digits, `_`, `.` and `-` only');
+
+/** A project (compute.projects): its token lets a workbench submit jobs that read the datasources bound to it. */
+export const computeProjectSchema = z
+  .object({
+    name: computeName,
+    token: z.string().min(1),
+  })
+  .strict();
+export type ComputeProjectConfig = z.infer<typeof computeProjectSchema>;
+
+/** A private datasource of a compute client (compute.datasources), read where it lies. */
+export const computeDatasourceSchema = z
+  .object({
+    name: computeName,
+    kind: z.literal('file').default('file'),
+    type: z.enum(['csv', 'tsv', 'parquet']),
+    path: z.string().min(1),
+    /** Project tokens whose jobs may read it. */
+    tokens: z.array(z.string().min(1)).min(1).max(100).readonly(),
+  })
+  .strict();
+export type ComputeDatasourceConfig = z.infer<typeof computeDatasourceSchema>;
+
 export const configSchema = z
   .object({
     node: z
@@ -93,6 +129,8 @@ export const configSchema = z
         requestTimeoutMs: z.number().int().min(100).max(3_600_000).default(30_000),
         /** Connections one address may hold open while they still send a request; 0 turns the limit off. */
         maxPendingConnectionsPerAddress: z.number().int().min(0).max(1_000_000).default(64),
+        /** WebSocket endpoints (realtime and node links); false leaves SSE and HTTP only. */
+        enableWebsocket: z.boolean().default(true),
       })
       .strict()
       .prefault({}),
@@ -106,6 +144,77 @@ export const configSchema = z
     log: z
       .object({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+      })
+      .strict()
+      .prefault({}),
+    network: z
+      .object({
+        /** Servers this node connects to as a client (YAML only). */
+        servers: z.array(networkServerSchema).max(100).readonly().default([]),
+        /** Changes per `changes` message on a link. */
+        changesChunkSize: z.number().int().min(1).max(10_000).default(100),
+        /** Largest message on a node link, in bytes. */
+        maxMessageBytes: z.number().int().min(64 * 1024).max(1024 * 1024 * 1024).default(16 * 1024 * 1024),
+        /** Chunks a puller lets its source send ahead of its imports. */
+        creditWindow: z.number().int().min(1).max(1024).default(4),
+        /** Milliseconds a forwarded write may take until its change is imported back. */
+        forwardTimeoutMs: z.number().int().min(100).max(600_000).default(10_000),
+        /** Forwarded writes in flight at once; more are refused. */
+        maxPendingForwards: z.number().int().min(1).max(1_000_000).default(1000),
+      })
+      .strict()
+      .prefault({}),
+    blobs: z
+      .object({
+        /** Blob store directory; default `<node.dataDir>/blobs`, resolved like the data dir. */
+        dir: z.string().min(1).optional(),
+        /** Largest blob accepted by an upload, in bytes (default 4 GiB). */
+        maxUploadBytes: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).default(4 * 1024 * 1024 * 1024),
+        /** Whether actors without owner rights may download blobs at all. */
+        allowDownload: z.boolean().default(true),
+        /** Seconds an unreferenced, unpinned blob is kept before `mycel blobs gc` removes its bytes. */
+        gcGraceSeconds: z.number().int().min(0).max(10 * 365 * 86_400).default(86_400),
+        /** Channel patterns whose blobs a child fetches as soon as the post arrives. */
+        eagerChannels: z.array(z.string().min(1).max(300)).max(1000).readonly().default([]),
+        /** OS group (name or numeric id) the blob store is shared with, for a lab's shared node (docs/shared-node.md). */
+        authGroup: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}\$?$/, 'must be an OS group name or a numeric group id').optional(),
+        /** Seconds between two client tokens of the shared node. */
+        clientTokenRotateSeconds: z.number().int().min(1).max(24 * 86_400).default(86_400),
+        /** Seconds the previous client token is still accepted after a rotation (at most the rotation interval). */
+        clientTokenGraceSeconds: z.number().int().min(0).max(24 * 86_400).default(3600),
+      })
+      .strict()
+      .prefault({}),
+    compute: z
+      .object({
+        /** `off`; `node` (aggregation node), `client` (runs tasks on its datasources), `standalone` (both in one process). */
+        mode: z.enum(['off', 'node', 'client', 'standalone']).default('off'),
+        /** Seconds between a client's polls (the longest a poll waits for a task). */
+        heartbeatSeconds: z.number().positive().max(3600).default(10),
+        /** Seconds between a node's self checks. */
+        healthcheckSeconds: z.number().positive().max(7 * 86_400).default(3600),
+        /**
+         * Seconds a round of a job waits for its clients (Flower's round timeout): tasks not
+         * answered by then fail with TASK_DEADLINE_EXCEEDED; a plan's roundTimeoutSeconds wins.
+         */
+        roundTimeoutSeconds: z.number().int().min(1).max(30 * 86_400).default(3600),
+        /** Whether a workbench may download a job's result artifacts. */
+        allowResourceDownload: z.boolean().default(true),
+        /** Projects created on first start (YAML only). */
+        projects: z.array(computeProjectSchema).max(1000).readonly().default([]),
+        join: z
+          .object({
+            /** This node starts a compute network (it is the first aggregation node). */
+            first: z.boolean().default(false),
+            /** URL of an aggregation node to join. */
+            url: z.string().regex(/^https?:\/\/[^\s]+$/, 'must be an http:// or https:// URL').optional(),
+            /** Invitation issued by the owner of that node; used once. */
+            invitation: z.string().min(1).optional(),
+          })
+          .strict()
+          .prefault({}),
+        /** Private datasources of a client (YAML only). */
+        datasources: z.array(computeDatasourceSchema).max(1000).readonly().default([]),
       })
       .strict()
       .prefault({}),

@@ -1,8 +1,13 @@
 /** Who is asking: every domain operation takes one, whatever transport it came through. */
 export type Actor =
   | { kind: 'owner' }
-  /** Another node, logged in with its id and password; `asOwner` nodes have the owner's rights. */
-  | { kind: 'node'; nodeId: string; asOwner: boolean }
+  /**
+   * Another node, logged in with its id and password; `asOwner` nodes have the owner's rights.
+   * `writes` is set only on a forwarded write whose registration was checked (read-write, the
+   * channel within its permissions, Operator.executeForwarded): then the node may create posts
+   * and edit or delete its own, as a user may.
+   */
+  | { kind: 'node'; nodeId: string; asOwner: boolean; writes?: boolean }
   /** An application user, authenticated by a JWT signed with the API key. */
   | { kind: 'user'; userId: string }
   /** This node itself (start-up, maintenance). */

@@ -1,7 +1,11 @@
 import { z } from 'zod';
 import { MycelError } from '../errors.js';
 import type { Change, ChangeType, Channel, Link, Post } from '../model/content.js';
+import type { ComputeChangeType } from '../model/compute.js';
 import type { StorageTx } from '../storage/storage.js';
+import { applyComputeChange, isComputeChange } from './apply-compute.js';
+import { about, invalidChange, parseVersionedPayload } from './change-payload.js';
+import { localNameFor, replicatedChannel, replicatedName } from './channel-names.js';
 import {
   checkAuthor,
   checkBlobRefs,
@@ -37,6 +41,10 @@ import {
  * What apply cannot know is an entity deleted earlier: a stale `created` after its `deleted`
  * would bring it back. Replication never sends one, as it moves its cursor in the same
  * transaction as the import.
+ *
+ * Channel names: payloads carry a channel's replicated name, and apply checks against it. A
+ * channel.created whose name is taken here by another channel is stored under a local name
+ * (channel-names.ts); replaying the same log takes the same decisions in the same order.
  *
  * NOTE for whoever adds a column or counter that the Operator writes (a per-channel event
  * counter of the persisted realtime path, say): apply must write it too, from the payload or
@@ -75,6 +83,16 @@ const postSchema = z.strictObject({
   deleted: z.boolean(),
 });
 
+const blobSchema = z.strictObject({
+  sha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lower-case hex digits'),
+  sha1: z.string().regex(/^[0-9a-f]{40}$/, 'must be 40 lower-case hex digits'),
+  size: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+  mediaType: z.string().max(255).nullable(),
+  uploadedBy: z.string(),
+  originNodeId: id,
+  createdAt: millis,
+});
+
 const linkSchema = z.strictObject({ id, fromPostId: id, toPostId: id, label: z.string(), originNodeId: id, createdAt: millis });
 
 /** Payload schemas by change type and payload version: what operator.ts writes. */
@@ -87,37 +105,20 @@ const PAYLOADS = {
   'post.deleted': { 1: z.strictObject({ post: postSchema }) },
   'link.created': { 1: z.strictObject({ link: linkSchema }) },
   'link.deleted': { 1: z.strictObject({ id, fromPostId: id, toPostId: id }) },
-} as const satisfies Record<ChangeType, Record<number, z.ZodType>>;
+  'blob.stored': { 1: z.strictObject({ blob: blobSchema }) },
+} as const satisfies Record<ContentChangeType, Record<number, z.ZodType>>;
 
-type Payload<K extends ChangeType> = z.infer<(typeof PAYLOADS)[K][1]>;
+/** The change types apply.ts reads itself (compute's are apply-compute.ts's). */
+type ContentChangeType = Exclude<ChangeType, ComputeChangeType>;
 
-/** What a failing change is reported with: where it is in the log and what it is. */
-function about(change: Change): Record<string, unknown> {
-  return { serial: change.serial, originNodeId: change.originNodeId, originSerial: change.originSerial, type: change.type };
-}
+type Payload<K extends ContentChangeType> = z.infer<(typeof PAYLOADS)[K][1]>;
 
-function invalid(change: Change, reason: string, extra: Record<string, unknown> = {}): MycelError {
-  return new MycelError('CHANGE_INVALID', { ...about(change), reason, ...extra }, `change ${change.serial} (${change.type}) cannot be applied: ${reason}`);
-}
+const invalid = invalidChange;
 
 /** The payload of `change`, checked against the schema of its type and version. */
-function payloadOf<K extends ChangeType>(change: Change, type: K): Payload<K> {
+function payloadOf<K extends ContentChangeType>(change: Change, type: K): Payload<K> {
   const versions: Record<number, z.ZodType> = PAYLOADS[type];
-  const schema = Object.hasOwn(versions, change.payloadVersion) ? versions[change.payloadVersion] : undefined;
-  if (schema === undefined) {
-    throw new MycelError(
-      'CHANGE_UNSUPPORTED',
-      { ...about(change), payloadVersion: change.payloadVersion },
-      `change ${change.serial}: ${type} payload version ${String(change.payloadVersion)} is not known to this node`,
-    );
-  }
-  const parsed = schema.safeParse(change.payload);
-  if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message }));
-    const first = issues[0]!;
-    throw invalid(change, `payload ${first.path || '(root)'}: ${first.message}`, { issues });
-  }
-  return parsed.data as Payload<K>;
+  return parseVersionedPayload<Payload<K>>(change, versions);
 }
 
 /** Runs a domain validator; its VALIDATION_FAILED becomes this change's CHANGE_INVALID. */
@@ -161,6 +162,8 @@ function checkOrigin(change: Change, entity: { originNodeId: string }, kind: str
 const POST_FIXED = ['channelId', 'seq', 'author', 'originNodeId', 'createdAt'] as const;
 /** A link never changes. */
 const LINK_FIXED = ['fromPostId', 'toPostId', 'label', 'originNodeId', 'createdAt'] as const;
+/** What the bytes fix: two records of one blob agree on these whoever uploaded it. */
+const BLOB_FIXED = ['sha256', 'sha1', 'size'] as const;
 /** Fields of a channel that no update changes. */
 const CHANNEL_FIXED = ['name', 'namespace', 'originNodeId', 'createdAt'] as const;
 
@@ -174,18 +177,20 @@ async function channelCreated(tx: StorageTx, change: Change, { channel }: Payloa
   checkChannel(change, channel);
   checkOrigin(change, channel, 'channel');
   const existing = await tx.getChannel(channel.id);
-  if (existing) return checkFixed(change, 'channel', existing, channel, CHANNEL_FIXED);
-  const named = await tx.getChannelByName(channel.name);
-  if (named) throw invalid(change, `the name ${channel.name} belongs to channel ${named.id}`);
+  if (existing) return checkFixed(change, 'channel', replicatedChannel(existing), channel, CHANNEL_FIXED);
   if (channel.lastSeq !== 0) throw invalid(change, 'channel.lastSeq of a new channel must be 0');
-  await tx.insertChannel(channel);
+  const local = await localNameFor(tx, channel.name, channel.originNodeId);
+  if (local === null) {
+    throw invalid(change, `the name ${channel.name} and its fallback names are all taken by other channels on this node`, { name: channel.name });
+  }
+  await tx.insertChannel(local === channel.name ? channel : { ...channel, name: local, originName: channel.name });
 }
 
 async function channelUpdated(tx: StorageTx, change: Change, { channel }: Payload<'channel.updated'>): Promise<void> {
   checkChannel(change, channel);
   const stored = await tx.getChannel(channel.id);
   if (!stored) throw invalid(change, `channel ${channel.id} does not exist`);
-  checkFixed(change, 'channel', stored, channel, CHANNEL_FIXED);
+  checkFixed(change, 'channel', replicatedChannel(stored), channel, CHANNEL_FIXED);
   if (stored.updatedAt > channel.updatedAt) return;
   // lastSeq moves with posts (post.created), which may already be applied past this update.
   await tx.updateChannel({ ...stored, description: channel.description, updatedAt: channel.updatedAt, lastSeq: Math.max(stored.lastSeq, channel.lastSeq) });
@@ -194,20 +199,25 @@ async function channelUpdated(tx: StorageTx, change: Change, { channel }: Payloa
 async function channelDeleted(tx: StorageTx, change: Change, payload: Payload<'channel.deleted'>): Promise<void> {
   const stored = await tx.getChannel(payload.id);
   if (!stored) return;
-  if (stored.name !== payload.name) throw invalid(change, `channel ${payload.id} is named ${stored.name}, not ${payload.name}`);
+  if (replicatedName(stored) !== payload.name) throw invalid(change, `channel ${payload.id} is named ${replicatedName(stored)}, not ${payload.name}`);
   await tx.deleteChannel(payload.id);
 }
 
-async function postCreated(tx: StorageTx, change: Change, payload: Payload<'post.created'>): Promise<void> {
+async function postCreated(tx: StorageTx, change: Change, payload: Payload<'post.created'>): Promise<AppliedPost | undefined> {
   const { post, channelName, idempotencyKey } = payload;
   checkPost(change, post);
   checkOrigin(change, post, 'post');
   if (idempotencyKey !== undefined) checked(change, 'idempotencyKey', () => checkIdempotencyKey(idempotencyKey));
   const existing = await tx.getPost(post.id);
-  if (existing) return checkFixed(change, 'post', existing, post, POST_FIXED);
+  if (existing) {
+    checkFixed(change, 'post', existing, post, POST_FIXED);
+    return undefined;
+  }
   const channel = await tx.getChannel(post.channelId);
   if (!channel) throw invalid(change, `channel ${post.channelId} does not exist`);
-  if (channel.name !== channelName) throw invalid(change, `channel ${post.channelId} is named ${channel.name}, not ${channelName}`);
+  if (replicatedName(channel) !== channelName) {
+    throw invalid(change, `channel ${post.channelId} is named ${replicatedName(channel)}, not ${channelName}`);
+  }
   // Posts of a channel are all created by its node, in seq order, and the log keeps that order.
   if (post.seq !== channel.lastSeq + 1) throw invalid(change, `post.seq ${post.seq} does not follow the channel's last seq ${channel.lastSeq}`);
   if (idempotencyKey !== undefined) {
@@ -217,17 +227,19 @@ async function postCreated(tx: StorageTx, change: Change, payload: Payload<'post
   await tx.insertPost(post);
   await tx.updateChannel({ ...channel, lastSeq: post.seq });
   if (idempotencyKey !== undefined) await tx.insertIdempotencyKey(channel.id, idempotencyKey, post.id);
+  return { post, channel };
 }
 
-async function postChanged(tx: StorageTx, change: Change, post: Post, deleted: boolean): Promise<void> {
+async function postChanged(tx: StorageTx, change: Change, post: Post, deleted: boolean): Promise<AppliedPost | undefined> {
   checkPost(change, post);
   if (post.deleted !== deleted) throw invalid(change, `post.deleted must be ${String(deleted)} in ${change.type}`);
   if (!deleted && !post.edited) throw invalid(change, 'post.edited must be true in post.edited');
   const stored = await tx.getPost(post.id);
   if (!stored) throw invalid(change, `post ${post.id} does not exist`);
   checkFixed(change, 'post', stored, post, POST_FIXED);
-  if (stored.deleted || stored.updatedAt > post.updatedAt) return;
+  if (stored.deleted || stored.updatedAt > post.updatedAt) return undefined;
   await tx.updatePost(post);
+  return { post };
 }
 
 async function linkCreated(tx: StorageTx, change: Change, { link }: Payload<'link.created'>): Promise<void> {
@@ -253,20 +265,43 @@ async function linkDeleted(tx: StorageTx, change: Change, payload: Payload<'link
 }
 
 /**
+ * A blob record. The same bytes may be recorded independently on several nodes (each upload
+ * makes its own `blob.stored`), so an existing record by sha256 is kept as it is (the first one
+ * this node saw) as long as what the hash fixes (sha1, size) agrees; only those are checked.
+ */
+async function blobStored(tx: StorageTx, change: Change, { blob }: Payload<'blob.stored'>): Promise<void> {
+  checkOrigin(change, blob, 'blob');
+  checked(change, 'blob.uploadedBy', () => checkAuthor(blob.uploadedBy));
+  const existing = (await tx.getBlob(blob.sha256)) ?? (await tx.getBlobBySha1(blob.sha1));
+  if (existing) return checkFixed(change, 'blob', existing, blob, BLOB_FIXED);
+  await tx.insertBlob(blob);
+}
+
+/** A post that a change wrote, as it now is, with its channel when apply read it anyway. */
+export interface AppliedPost {
+  post: Post;
+  channel?: Channel;
+}
+
+/**
  * Makes the entity tables reflect `change` inside `tx`; applying it again is a no-op. Throws
  * CHANGE_UNSUPPORTED for a type or payload version this node does not know, CHANGE_INVALID for
  * a payload that is malformed or does not fit the stored state; the caller rolls back.
+ * Resolves with the post a post.* change wrote (for its stream event), else undefined.
  */
-export async function applyChange(tx: StorageTx, change: Change): Promise<void> {
+export async function applyChange(tx: StorageTx, change: Change): Promise<AppliedPost | undefined> {
   // `type` is typed, but a change from another node may carry anything there.
   const type: string = change.type;
   switch (change.type) {
     case 'channel.created':
-      return channelCreated(tx, change, payloadOf(change, 'channel.created'));
+      await channelCreated(tx, change, payloadOf(change, 'channel.created'));
+      return undefined;
     case 'channel.updated':
-      return channelUpdated(tx, change, payloadOf(change, 'channel.updated'));
+      await channelUpdated(tx, change, payloadOf(change, 'channel.updated'));
+      return undefined;
     case 'channel.deleted':
-      return channelDeleted(tx, change, payloadOf(change, 'channel.deleted'));
+      await channelDeleted(tx, change, payloadOf(change, 'channel.deleted'));
+      return undefined;
     case 'post.created':
       return postCreated(tx, change, payloadOf(change, 'post.created'));
     case 'post.edited':
@@ -274,10 +309,19 @@ export async function applyChange(tx: StorageTx, change: Change): Promise<void> 
     case 'post.deleted':
       return postChanged(tx, change, payloadOf(change, 'post.deleted').post, true);
     case 'link.created':
-      return linkCreated(tx, change, payloadOf(change, 'link.created'));
+      await linkCreated(tx, change, payloadOf(change, 'link.created'));
+      return undefined;
     case 'link.deleted':
-      return linkDeleted(tx, change, payloadOf(change, 'link.deleted'));
+      await linkDeleted(tx, change, payloadOf(change, 'link.deleted'));
+      return undefined;
+    case 'blob.stored':
+      await blobStored(tx, change, payloadOf(change, 'blob.stored'));
+      return undefined;
     default:
+      if (isComputeChange(change)) {
+        await applyComputeChange(tx, change);
+        return undefined;
+      }
       throw new MycelError(
         'CHANGE_UNSUPPORTED',
         { ...about(change), payloadVersion: change.payloadVersion },

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { canonicalJson } from '../lib/canonical-json.js';
 import { GENESIS_HASH, changeHash, sealChange } from './changelog.js';
 
 const draft = { originNodeId: 'n1', type: 'post.created' as const, payloadVersion: 1, payload: { b: 2, a: 1 }, createdAt: 1000 };
@@ -38,4 +39,13 @@ test('an imported change keeps its origin serial', () => {
   const c = sealChange({ serial: 10, hash: GENESIS_HASH }, { ...draft, originNodeId: 'other', originSerial: 3 });
   assert.equal(c.serial, 11);
   assert.equal(c.originSerial, 3);
+});
+
+test('a payload encoded beforehand gives the same hash as encoding the whole change', () => {
+  const payloads = [{}, { b: 2, a: 1 }, { post: { id: 'x', meta: { 'é': [1, null, 'two'], z: { y: true } }, body: 'line\n"quoted"' } }];
+  for (const payload of payloads) {
+    const c = sealChange({ serial: 41, hash: 'ab'.repeat(32) }, { ...draft, originSerial: 7, payload, createdAt: 1_700_000_000_123 });
+    assert.equal(changeHash(c.prevHash, c, canonicalJson(payload)), c.hash);
+    assert.deepEqual(sealChange({ serial: 41, hash: 'ab'.repeat(32) }, { ...draft, originSerial: 7, payload, createdAt: 1_700_000_000_123 }, canonicalJson(payload)), c);
+  }
 });

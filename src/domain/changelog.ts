@@ -6,26 +6,39 @@ import type { Change, ChangeDraft } from '../model/content.js';
 /** The hash before the first change. */
 export const GENESIS_HASH = '0'.repeat(64);
 
-/** The fields a change's hash covers: everything but the hashes themselves. */
-function hashedFields(change: Omit<Change, 'hash' | 'prevHash'>): string {
-  return canonicalJson({
-    serial: change.serial,
-    originNodeId: change.originNodeId,
-    originSerial: change.originSerial,
-    type: change.type,
-    payloadVersion: change.payloadVersion,
-    payload: change.payload,
-    createdAt: change.createdAt,
-  });
+/**
+ * The fields a change's hash covers: everything but the hashes themselves, as canonical JSON.
+ * `payloadJson`, when given, is canonicalJson(change.payload) computed earlier: replication
+ * hashes each imported change twice (checking the peer's hash, then sealing it into this log)
+ * and the payload is most of the work. The keys are written in canonical (sorted) order, and
+ * changelog.test.ts holds this equal to canonicalJson of the whole record.
+ */
+function hashedFields(change: Omit<Change, 'hash' | 'prevHash'>, payloadJson?: string): string {
+  if (payloadJson === undefined) {
+    return canonicalJson({
+      serial: change.serial,
+      originNodeId: change.originNodeId,
+      originSerial: change.originSerial,
+      type: change.type,
+      payloadVersion: change.payloadVersion,
+      payload: change.payload,
+      createdAt: change.createdAt,
+    });
+  }
+  return (
+    `{"createdAt":${canonicalJson(change.createdAt)},"originNodeId":${canonicalJson(change.originNodeId)},` +
+    `"originSerial":${canonicalJson(change.originSerial)},"payload":${payloadJson},"payloadVersion":${canonicalJson(change.payloadVersion)},` +
+    `"serial":${canonicalJson(change.serial)},"type":${canonicalJson(change.type)}}`
+  );
 }
 
-/** hash = sha256(prevHash ‖ canonical(change)), hex. */
-export function changeHash(prevHash: string, change: Omit<Change, 'hash' | 'prevHash'>): string {
-  return sha256Hex(prevHash + hashedFields(change));
+/** hash = sha256(prevHash ‖ canonical(change)), hex. `payloadJson`: see hashedFields. */
+export function changeHash(prevHash: string, change: Omit<Change, 'hash' | 'prevHash'>, payloadJson?: string): string {
+  return sha256Hex(prevHash + hashedFields(change, payloadJson));
 }
 
-/** Turns a draft into the change that follows `head` in the log. */
-export function sealChange(head: { serial: number; hash: string }, draft: ChangeDraft): Change {
+/** Turns a draft into the change that follows `head` in the log. `payloadJson`: see hashedFields. */
+export function sealChange(head: { serial: number; hash: string }, draft: ChangeDraft, payloadJson?: string): Change {
   const serial = head.serial + 1;
   const unsealed = {
     serial,
@@ -36,7 +49,7 @@ export function sealChange(head: { serial: number; hash: string }, draft: Change
     payload: draft.payload,
     createdAt: draft.createdAt,
   };
-  return { ...unsealed, prevHash: head.hash, hash: changeHash(head.hash, unsealed) };
+  return { ...unsealed, prevHash: head.hash, hash: changeHash(head.hash, unsealed, payloadJson) };
 }
 
 export type ChainVerdict =

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { canonicalJson } from '../lib/canonical-json.js';
 import { sha256Hex } from '../lib/hash.js';
-import { CONTENT_KINDS, SCAN_PAGE_SIZE, walkContent, type ContentKind, type ContentReader } from './replicated-content.js';
+import { CONTENT_KINDS, OPTIONAL_CONTENT_KINDS, SCAN_PAGE_SIZE, walkContent, type ContentKind, type ContentReader } from './replicated-content.js';
 
 /** One kind's part of the digest. */
 export interface KindDigest {
@@ -16,11 +16,16 @@ export interface KindDigest {
  * use. Per-kind counts and digests say which kind differs when the totals do not.
  */
 export interface ContentDigest {
-  /** `sha256:<hex>` over the canonical JSON of the three kind digests. */
+  /** `sha256:<hex>` over the canonical JSON of the kind digests. */
   digest: string;
   channels: KindDigest;
   posts: KindDigest;
   links: KindDigest;
+  /** Compute kinds: present only when the node holds some (so a node without compute keeps its digest). */
+  computeProjects?: KindDigest;
+  computeClients?: KindDigest;
+  computeJobs?: KindDigest;
+  computeTasks?: KindDigest;
 }
 
 /** Hashes one kind as it streams past: memory stays one page however large the table. */
@@ -39,11 +44,14 @@ async function kindDigest(reader: ContentReader, kind: ContentKind, pageSize: nu
 export async function contentDigest(reader: ContentReader, options: { pageSize?: number } = {}): Promise<ContentDigest> {
   const pageSize = options.pageSize ?? SCAN_PAGE_SIZE;
   const kinds = {} as Record<ContentKind, KindDigest>;
-  for (const kind of CONTENT_KINDS) kinds[kind] = await kindDigest(reader, kind, pageSize);
-  return { digest: `sha256:${sha256Hex(canonicalJson(kinds))}`, ...kinds };
+  for (const kind of CONTENT_KINDS) {
+    const d = await kindDigest(reader, kind, pageSize);
+    if (d.count > 0 || !OPTIONAL_CONTENT_KINDS.has(kind)) kinds[kind] = d;
+  }
+  return { digest: `sha256:${sha256Hex(canonicalJson(kinds))}`, ...kinds } as ContentDigest;
 }
 
-/** The one-line form: `sha256:<hex> channels=N posts=N links=N`. */
+/** The one-line form: `sha256:<hex> channels=N posts=N links=N` (and compute kinds when held). */
 export function formatDigest(d: ContentDigest): string {
-  return `${d.digest} ${CONTENT_KINDS.map((kind) => `${kind}=${d[kind].count}`).join(' ')}`;
+  return `${d.digest} ${CONTENT_KINDS.flatMap((kind) => (d[kind] ? [`${kind}=${d[kind].count}`] : [])).join(' ')}`;
 }

@@ -5,7 +5,9 @@ import type { Post } from '../model/content.js';
 /**
  * Who may do what on a node's content. Owner-equivalent actors (owner, system, owner nodes)
  * may do anything. Users (JWT) read, write posts, edit and delete their own posts, and link
- * from their own posts to posts they may read. Channel management and the change log are the owner's.
+ * from their own posts to posts they may read. Channel management is the owner's; the change log
+ * is the owner's, and a user's for the channels it may read (Operator.getChanges).
+ * Other nodes read; a node's forwarded write (`writes`) has a user's rights on posts.
  */
 export type Action =
   | 'channel.manage'
@@ -18,7 +20,8 @@ export type Action =
 
 export function can(actor: Actor, action: Action, target?: { post?: Post }): boolean {
   if (hasOwnerRights(actor)) return true;
-  if (actor.kind !== 'user') return action === 'content.read';
+  const writer = actor.kind === 'user' || (actor.kind === 'node' && actor.writes === true);
+  if (!writer) return action === 'content.read';
   switch (action) {
     case 'content.read':
     case 'post.create':

@@ -23,9 +23,43 @@ export class UnitOfWork {
   }
 
   /** Appends a local change of this node to the log. */
-  async append(type: ChangeDraft['type'], payload: Record<string, unknown>, payloadVersion = 1): Promise<Change> {
+  append(type: ChangeDraft['type'], payload: Record<string, unknown>, payloadVersion = 1): Promise<Change> {
+    return this.appendDraft({ originNodeId: this.nodeId, type, payloadVersion, payload, createdAt: this.now });
+  }
+
+  /**
+   * Appends another node's change (replication): it keeps its origin node and serial, type,
+   * payload version, payload and time, and gets this log's next serial and hashes.
+   * `hashChecked`: the caller has checked change.hash against the change's content
+   * (replication.ts checkChunk).
+   */
+  async appendImported(change: Change, payloadJson?: string, hashChecked = false): Promise<Change> {
+    const { originNodeId, originSerial, type, payloadVersion, payload, createdAt } = change;
+    const head = this.head;
+    if (hashChecked && head !== undefined && change.serial === head.serial + 1 && change.prevHash === head.hash) {
+      // It lands at its own serial right after its own predecessor (a child copying its
+      // parent's chain): sealed here it is the very record the peer holds, whose hash was just
+      // checked, so hashing it a second time would only give the same hash.
+      const same: Change = { serial: change.serial, originNodeId, originSerial, type, payloadVersion, payload, createdAt, prevHash: head.hash, hash: change.hash };
+      return this.appendSealed(same);
+    }
+    return this.appendDraft({ originNodeId, originSerial, type, payloadVersion, payload, createdAt }, payloadJson);
+  }
+
+  /** The log head as this unit left it (after lock()). */
+  get logHead(): ChangeHead {
+    if (!this.head) throw new Error('UnitOfWork.logHead before lock');
+    return { ...this.head };
+  }
+
+  /** `payloadJson`: canonicalJson(draft.payload) when the caller has it already. */
+  private async appendDraft(draft: ChangeDraft, payloadJson?: string): Promise<Change> {
     if (!this.head) throw new Error('UnitOfWork.append before lock');
-    const change = sealChange(this.head, { originNodeId: this.nodeId, type, payloadVersion, payload, createdAt: this.now });
+    return this.appendSealed(sealChange(this.head, draft, payloadJson));
+  }
+
+  /** Inserts a change that follows the head. */
+  private async appendSealed(change: Change): Promise<Change> {
     await this.tx.insertChange(change);
     this.head = { serial: change.serial, hash: change.hash };
     this.changes.push(change);

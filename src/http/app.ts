@@ -16,6 +16,10 @@ import type { NodeCore } from '../domain/node-core.js';
 import { MycelError } from '../errors.js';
 import type { ReadinessCheck } from '../lib/readiness.js';
 import type { Logger } from '../log.js';
+import type { SseLinkEndpoint } from '../network/link-server.js';
+import type { BlobFetching } from '../blobs/blob-fetcher.js';
+import type { BlobStore } from '../blobs/blob-store.js';
+import type { NetworkService } from '../network/network-service.js';
 import { installAuth, ownerSessionResolver, SESSION_COOKIE, type ActorResolver } from './auth.js';
 import type { HttpContext } from './context.js';
 import { installCors } from './cors.js';
@@ -27,13 +31,19 @@ import { clientErrorHandler } from './raw-errors.js';
 import { installHttpMetrics } from './metrics.js';
 import { installNotFound } from './not-found.js';
 import { packageVersion } from '../lib/package-version.js';
+import { changeStreamRoutes } from './routes/change-stream.js';
 import { changeRoutes } from './routes/changes.js';
+import { computeRoutes } from './routes/compute.js';
+import type { ComputeService } from '../compute/compute-service.js';
+import { blobRoutes } from './routes/blobs.js';
 import { channelRoutes } from './routes/channels.js';
 import { digestRoutes } from './routes/digest.js';
 import { healthRoutes } from './routes/health.js';
 import { linkRoutes } from './routes/links.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { nodeRoutes } from './routes/node.js';
+import { networkRoutes } from './routes/network.js';
+import { nodeLinkRoutes } from './routes/node-link.js';
 import { nodesRoutes } from './routes/nodes.js';
 import { openapiRoutes } from './routes/openapi.js';
 import { postRoutes } from './routes/posts.js';
@@ -57,6 +67,18 @@ export interface HttpAppOptions {
   isShuttingDown?: () => boolean;
   /** Back-ends besides the database that /readyz must find ready (Redis, later blobs, compute). */
   readinessChecks?: readonly ReadinessCheck[];
+  /** Quiet interval of GET /api/v1/changes/stream before a heartbeat (default 15 s; tests shorten it). */
+  changeStreamHeartbeatMs?: number;
+  /** The node network, for /api/v1/network (NETWORK_UNAVAILABLE without it). */
+  network?: NetworkService;
+  /** The server side of node links over SSE (GET /api/v1/nodes/link/events and its POSTs). */
+  nodeLinks?: SseLinkEndpoint;
+  /** The blob store behind /api/v1/blobs (503 NOT_READY without it). */
+  blobs?: BlobStore;
+  /** Brings in bytes of blobs this node knows of but lacks, from other nodes (absent: never). */
+  blobFetcher?: BlobFetching;
+  /** The compute service behind /api/v1/compute (absent: those routes answer NOT_READY). */
+  compute?: ComputeService;
 }
 
 /** Paths that keep answering while the app closes: probes must see the node going away. */
@@ -136,7 +158,7 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
       },
       components: {
         securitySchemes: {
-          bearerAuth: { type: 'http', scheme: 'bearer', description: 'Session token from POST /api/v1/session (owner) or POST /api/v1/nodes/session (client node)' },
+          bearerAuth: { type: 'http', scheme: 'bearer', description: "Session token from POST /api/v1/session (owner) or POST /api/v1/nodes/session (client node), or a shared node's client token (docs/shared-node.md)" },
           cookieAuth: {
             type: 'apiKey',
             in: 'cookie',
@@ -178,21 +200,27 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
   });
   // Before authentication: a preflight carries no credential.
   await installCors(app, config.server.corsOrigins);
-  installAuth(app, [ownerSessionResolver(core.sessions), ...(options.actorResolvers ?? [])]);
+  const resolvers = [ownerSessionResolver(core.sessions), ...(options.actorResolvers ?? [])];
+  installAuth(app, resolvers);
   installCsrf(app, origin);
   app.addHook('preClose', async () => {
     closing = true;
   });
 
-  const context: HttpContext = { config, core, metrics, publicOrigin: origin, isShuttingDown, readinessChecks: options.readinessChecks ?? [] };
+  const context: HttpContext = { config, core, metrics, publicOrigin: origin, isShuttingDown, readinessChecks: options.readinessChecks ?? [], ...(options.network ? { network: options.network } : {}), ...(options.nodeLinks ? { nodeLinks: options.nodeLinks } : {}), ...(options.blobs ? { blobs: options.blobs } : {}), ...(options.blobFetcher ? { blobFetcher: options.blobFetcher } : {}) };
   await app.register(rootRoutes, context);
   await app.register(nodeRoutes, context);
   await app.register(sessionRoutes, context);
   await app.register(nodesRoutes, context);
+  await app.register(networkRoutes, context);
+  await app.register(nodeLinkRoutes, context);
   await app.register(channelRoutes, context);
   await app.register(postRoutes, context);
   await app.register(linkRoutes, context);
+  await app.register(blobRoutes, context);
   await app.register(changeRoutes, context);
+  await app.register(changeStreamRoutes, { ...context, resolvers, ...(options.changeStreamHeartbeatMs === undefined ? {} : { heartbeatMs: options.changeStreamHeartbeatMs }) });
+  await app.register(computeRoutes, { ...context, compute: options.compute });
   await app.register(digestRoutes, context);
   await app.register(openapiRoutes, context);
   await app.register(healthRoutes, context);

@@ -1,7 +1,7 @@
 // For the `request.cookies` type that @fastify/cookie adds.
 import type {} from '@fastify/cookie';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { hasOwnerRights, type Actor } from '../domain/actor.js';
+import { hasOwnerRights, SYSTEM, type Actor } from '../domain/actor.js';
 import type { OwnerSessions } from '../domain/owner-sessions.js';
 import { MycelError } from '../errors.js';
 
@@ -57,6 +57,20 @@ export function ownerSessionResolver(sessions: OwnerSessions): ActorResolver {
     resolve(token) {
       // Unknown to the session table: perhaps another resolver's token. Expired stays an error (401 SESSION_EXPIRED).
       return sessions.resolve(token);
+    },
+  };
+}
+
+/**
+ * The shared node's client token (`mycel serve --auth-group`, docs/shared-node.md), in
+ * `Authorization: Bearer` only: whoever holds it acts as the node itself (the `system` actor,
+ * owner rights), since every member of the group can read the whole store anyway.
+ */
+export function clientTokenResolver(accepts: (token: string) => boolean): ActorResolver {
+  return {
+    name: 'client-token',
+    async resolve(token, source) {
+      return source === 'bearer' && accepts(token) ? SYSTEM : null;
     },
   };
 }

@@ -84,12 +84,19 @@ function validationError(err: FastifyError): MycelError {
 }
 
 /**
+ * Server-side conditions that are expected, not failures to log per request, and whose details
+ * help the client: shutting down; a JWKS outage (logged once by the token verifier); a
+ * forwarded write whose origin node is unreachable, busy or slow (the network reports links).
+ */
+const EXPECTED_5XX: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['SHUTTING_DOWN', 'TOKEN_KEYS_UNAVAILABLE', 'NOT_CONNECTED_TO_ORIGIN', 'FORWARD_QUEUE_FULL', 'FORWARD_TIMEOUT']);
+
+/**
  * Turns anything thrown while serving a request into a registry error. Only what is not a
  * client's mistake becomes INTERNAL; `internal` tells the caller to log it.
  */
 export function toMycelError(err: unknown): { error: MycelError; internal: boolean } {
   // Shutting down is expected, not a failure to log on every probe; a JWKS outage is logged once by the token verifier.
-  if (isMycelError(err)) return { error: err, internal: err.status >= 500 && err.code !== 'SHUTTING_DOWN' && err.code !== 'TOKEN_KEYS_UNAVAILABLE' };
+  if (isMycelError(err)) return { error: err, internal: err.status >= 500 && !EXPECTED_5XX.has(err.code) };
   const fe = err as Partial<FastifyError> | null;
   if (fe && typeof fe === 'object') {
     if (Array.isArray(fe.validation)) return { error: validationError(fe as FastifyError), internal: false };

@@ -8,6 +8,9 @@ function patternToRegExp(url: string): RegExp {
     .split('/')
     .map((segment) => {
       if (segment === '*') return '.*';
+      // `:name(regex)` keeps its constraint, so /api/v1 is not taken for a server API method.
+      const constrained = /^:[^(]+\((.*)\)$/.exec(segment);
+      if (constrained) return `(?:${constrained[1]!.replace(/^\^/, '').replace(/\$$/, '')})`;
       if (segment.startsWith(':')) return '[^/]+';
       return segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
     })

@@ -18,7 +18,11 @@ const timeMs = z.number().int().describe('Milliseconds since the Unix epoch (UTC
 export const channelSchema = z
   .object({
     id: uuid,
-    name: z.string().describe('`namespace:name`, or a name without `:` in the default namespace'),
+    name: z.string().describe('`namespace:name`, or a name without `:` in the default namespace. The name on this node: REST and realtime address the channel by it'),
+    originName: z
+      .string()
+      .optional()
+      .describe('The name the channel replicates under, present only when this node knows it by another `name` (an imported channel whose name was taken here; see docs/network.md, Channel names)'),
     namespace: z.string(),
     description: z.string(),
     originNodeId: uuid,

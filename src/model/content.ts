@@ -4,6 +4,8 @@
  * (`originNodeId`): that node is its single writer.
  */
 
+import { COMPUTE_CHANGE_TYPES } from './compute.js';
+
 export interface NodeRecord {
   id: string;
   name: string;
@@ -23,6 +25,11 @@ export interface Channel {
   updatedAt: number;
   /** Seq of the last post created in this channel (0 when none). */
   lastSeq: number;
+  /**
+   * The channel's replicated name when this node knows it under another `name` (an imported
+   * channel whose name was taken here; docs/network.md "Channel names"). Absent when the same.
+   */
+  originName?: string;
 }
 
 export interface Post {
@@ -54,6 +61,27 @@ export interface Link {
   createdAt: number;
 }
 
+/** The record of a stored blob (docs/blobs.md); the bytes live in the blob store. */
+export interface BlobRecord {
+  /** Lower-case hex digests. */
+  sha256: string;
+  sha1: string;
+  size: number;
+  /** The Content-Type it was uploaded with, or null. */
+  mediaType: string | null;
+  /** authorOf() of the first actor that stored it here or on its origin node. */
+  uploadedBy: string;
+  originNodeId: string;
+  createdAt: number;
+}
+
+/** A local pin: keeps a blob from GC. Not replicated. */
+export interface BlobPin {
+  sha256: string;
+  pinnedBy: string;
+  createdAt: number;
+}
+
 /** Every change type the log can hold; the payload of each is versioned (`payloadVersion`). */
 export const CHANGE_TYPES = [
   'channel.created',
@@ -64,6 +92,8 @@ export const CHANGE_TYPES = [
   'post.deleted',
   'link.created',
   'link.deleted',
+  'blob.stored',
+  ...COMPUTE_CHANGE_TYPES,
 ] as const;
 export type ChangeType = (typeof CHANGE_TYPES)[number];
 

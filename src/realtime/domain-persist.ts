@@ -103,6 +103,11 @@ export class DomainPersistence implements Persistence {
         if (err.code === 'VALIDATION_FAILED') throw new ReplyError(ERRORS.badRequest, err.message);
         if (err.code === 'FORBIDDEN') throw new ReplyError(ERRORS.permissionDenied);
         if (err.code === 'CHANNEL_NOT_FOUND') throw new ReplyError(ERRORS.unknownChannel);
+        // A channel of another node: the write was forwarded there (docs/network.md, Forwarded writes).
+        if (err.code === 'NODE_READ_ONLY' || err.code === 'CHANNEL_NOT_PERMITTED') throw new ReplyError(ERRORS.permissionDenied, `${err.code}: ${err.message}`);
+        if (err.code === 'NOT_CONNECTED_TO_ORIGIN' || err.code === 'FORWARD_QUEUE_FULL' || err.code === 'FORWARD_TIMEOUT') {
+          throw new ReplyError(ERRORS.internal, `${err.code}: ${err.message}`);
+        }
       }
       throw err;
     }

@@ -23,6 +23,10 @@ export interface CreateStorageOptions {
 /** The file name of the SQLite database inside the data directory. */
 export const SQLITE_FILE_NAME = 'mycel.db';
 
+function log(options: CreateStorageOptions): { log?: Logger } {
+  return options.log === undefined ? {} : { log: options.log };
+}
+
 /** Opens the storage `database.url` names; does not migrate (call `migrate()`). */
 export function createStorage(options: CreateStorageOptions): Storage {
   const url = options.url;
@@ -32,13 +36,13 @@ export function createStorage(options: CreateStorageOptions): Storage {
     } catch (err) {
       throw new MycelError('STORAGE_UNAVAILABLE', { reason: `cannot create the data directory ${options.dataDir}` }, undefined, { cause: err });
     }
-    return new SqliteStorage({ path: join(options.dataDir, SQLITE_FILE_NAME) });
+    return new SqliteStorage({ path: join(options.dataDir, SQLITE_FILE_NAME), ...log(options) });
   }
-  if (url === ':memory:') return new SqliteStorage({ path: ':memory:' });
+  if (url === ':memory:') return new SqliteStorage({ path: ':memory:', ...log(options) });
   if (url.startsWith('sqlite:')) {
     const path = url.slice('sqlite:'.length);
     if (path === '') throw new MycelError('CONFIG_INVALID', { key: 'database.url', reason: 'sqlite: needs a path, e.g. sqlite:/var/lib/mycel/mycel.db' });
-    return new SqliteStorage({ path });
+    return new SqliteStorage({ path, ...log(options) });
   }
   if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
     return new PostgresStorage({

@@ -1,4 +1,6 @@
-import type { Change, Channel, ClientNode, Link, NodeRecord, Post, Session } from '../model/content.js';
+import type { BlobPin, BlobRecord, Change, Channel, ClientNode, Link, NodeRecord, Post, Session } from '../model/content.js';
+import type { ComputeClient, ComputeInvitation, ComputeJob, ComputeJobStatus, ComputeProject, ComputeTask } from '../model/compute.js';
+import type { NetworkPeer, NetworkServerRecord, PeerCursor } from '../model/network.js';
 import { MycelError } from '../errors.js';
 import { PendingHead } from './pending-head.js';
 import type { ChangeHead, KeysetPosition, ListOptions, StorageReader, StorageTx, StreamEvent } from './storage.js';
@@ -69,10 +71,51 @@ export abstract class QueryReader<Q extends ReaderQueries> implements StorageRea
   getChanges(fromSerial: number, limit: number): Promise<Change[]> { return this.run((q) => q.getChanges(fromSerial, limit)); }
   readChangeHead(): Promise<ChangeHead> { return this.run((q) => q.readChangeHead()); }
   countChanges(): Promise<number> { return this.run((q) => q.countChanges()); }
+  hasOriginChange(originNodeId: string, originSerial: number): Promise<boolean> {
+    return this.run((q) => q.hasOriginChange(originNodeId, originSerial));
+  }
+  heldOriginSerials(originNodeId: string, originSerials: readonly number[]): Promise<Set<number>> {
+    return this.run((q) => q.heldOriginSerials(originNodeId, originSerials));
+  }
+  getPeerCursor(peerNodeId: string): Promise<PeerCursor | null> { return this.run((q) => q.getPeerCursor(peerNodeId)); }
+  listPeers(): Promise<NetworkPeer[]> { return this.run((q) => q.listPeers()); }
+  listNetworkServers(): Promise<NetworkServerRecord[]> { return this.run((q) => q.listNetworkServers()); }
+  getBlob(sha256: string): Promise<BlobRecord | null> { return this.run((q) => q.getBlob(sha256)); }
+  getBlobBySha1(sha1: string): Promise<BlobRecord | null> { return this.run((q) => q.getBlobBySha1(sha1)); }
+  listBlobs(o: ListOptions): Promise<BlobRecord[]> { return this.run((q) => q.listBlobs(o)); }
+  listBlobReferrers(sha256Uri: string, sha1Uri: string, limit: number): Promise<Post[]> {
+    return this.run((q) => q.listBlobReferrers(sha256Uri, sha1Uri, limit));
+  }
+  countBlobReferrers(sha256Uri: string, sha1Uri: string): Promise<number> { return this.run((q) => q.countBlobReferrers(sha256Uri, sha1Uri)); }
+  getBlobPin(sha256: string): Promise<BlobPin | null> { return this.run((q) => q.getBlobPin(sha256)); }
+  listUnreferencedBlobs(createdBefore: number, afterSha256: string | null, limit: number): Promise<BlobRecord[]> {
+    return this.run((q) => q.listUnreferencedBlobs(createdBefore, afterSha256, limit));
+  }
   getSession(tokenHash: string): Promise<Session | null> { return this.run((q) => q.getSession(tokenHash)); }
   getClientNode(id: string): Promise<ClientNode | null> { return this.run((q) => q.getClientNode(id)); }
   listClientNodes(): Promise<ClientNode[]> { return this.run((q) => q.listClientNodes()); }
   schemaVersion(): Promise<number> { return this.run((q) => q.schemaVersion()); }
+  getComputeProject(id: string): Promise<ComputeProject | null> { return this.run((q) => q.getComputeProject(id)); }
+  getComputeProjectByName(o: string, name: string): Promise<ComputeProject | null> { return this.run((q) => q.getComputeProjectByName(o, name)); }
+  getComputeProjectByTokenHash(h: string): Promise<ComputeProject | null> { return this.run((q) => q.getComputeProjectByTokenHash(h)); }
+  getComputeProjectTokenHash(id: string): Promise<string | null> { return this.run((q) => q.getComputeProjectTokenHash(id)); }
+  listComputeProjects(): Promise<ComputeProject[]> { return this.run((q) => q.listComputeProjects()); }
+  getComputeInvitationBySecretHash(h: string): Promise<ComputeInvitation | null> { return this.run((q) => q.getComputeInvitationBySecretHash(h)); }
+  getComputeClient(id: string): Promise<ComputeClient | null> { return this.run((q) => q.getComputeClient(id)); }
+  getComputeClientByPublicKey(k: string): Promise<ComputeClient | null> { return this.run((q) => q.getComputeClientByPublicKey(k)); }
+  listComputeClients(): Promise<ComputeClient[]> { return this.run((q) => q.listComputeClients()); }
+  getComputeJob(id: string): Promise<ComputeJob | null> { return this.run((q) => q.getComputeJob(id)); }
+  getComputeJobByResultBlob(sha256: string): Promise<ComputeJob | null> { return this.run((q) => q.getComputeJobByResultBlob(sha256)); }
+  listComputeJobs(projectId: string | null, o: ListOptions): Promise<ComputeJob[]> { return this.run((q) => q.listComputeJobs(projectId, o)); }
+  listComputeJobsWithStatus(status: ComputeJobStatus, limit: number): Promise<ComputeJob[]> { return this.run((q) => q.listComputeJobsWithStatus(status, limit)); }
+  getComputeTask(id: string): Promise<ComputeTask | null> { return this.run((q) => q.getComputeTask(id)); }
+  listComputeTasks(jobId: string): Promise<ComputeTask[]> { return this.run((q) => q.listComputeTasks(jobId)); }
+  findLeasableComputeTask(clientId: string, now: number): Promise<ComputeTask | null> { return this.run((q) => q.findLeasableComputeTask(clientId, now)); }
+  nextComputeLeaseExpiry(clientId: string): Promise<number | null> { return this.run((q) => q.nextComputeLeaseExpiry(clientId)); }
+  scanComputeProjects(a: string | null, n: number): Promise<ComputeProject[]> { return this.run((q) => q.scanComputeProjects(a, n)); }
+  scanComputeClients(a: string | null, n: number): Promise<ComputeClient[]> { return this.run((q) => q.scanComputeClients(a, n)); }
+  scanComputeJobs(a: string | null, n: number): Promise<ComputeJob[]> { return this.run((q) => q.scanComputeJobs(a, n)); }
+  scanComputeTasks(a: string | null, n: number): Promise<ComputeTask[]> { return this.run((q) => q.scanComputeTasks(a, n)); }
 }
 
 /** A backend's constraint-failure mappers (type `M`), one per write whose failure a caller can explain. */
@@ -172,4 +215,22 @@ export abstract class QueryTx<Q extends TxQueries, M> extends QueryReader<Q> imp
   insertClientNode(n: ClientNode): Promise<boolean> { return this.run((q) => q.insertClientNode(n)); }
   updateClientNode(n: ClientNode): Promise<void> { return this.run((q) => q.updateClientNode(n)); }
   deleteClientNode(id: string): Promise<void> { return this.run((q) => q.deleteClientNode(id)); }
+  setPeerCursor(c: PeerCursor, now: number): Promise<void> { return this.run((q) => q.setPeerCursor(c, now)); }
+  upsertPeer(p: { nodeId: string; name: string; createdAt: number }, now: number): Promise<void> { return this.run((q) => q.upsertPeer(p, now)); }
+  insertNetworkServer(s: NetworkServerRecord): Promise<void> { return this.run((q) => q.insertNetworkServer(s)); }
+  deleteNetworkServer(id: string): Promise<boolean> { return this.run((q) => q.deleteNetworkServer(id)); }
+  insertBlob(b: BlobRecord): Promise<boolean> { return this.run((q) => q.insertBlob(b)); }
+  insertBlobPin(p: BlobPin): Promise<boolean> { return this.run((q) => q.insertBlobPin(p)); }
+  deleteBlobPin(sha256: string): Promise<boolean> { return this.run((q) => q.deleteBlobPin(sha256)); }
+  insertComputeProject(p: ComputeProject, tokenHash: string | null): Promise<boolean> { return this.run((q) => q.insertComputeProject(p, tokenHash)); }
+  setComputeProjectTokenHash(id: string, tokenHash: string | null): Promise<void> { return this.run((q) => q.setComputeProjectTokenHash(id, tokenHash)); }
+  insertComputeInvitation(i: ComputeInvitation): Promise<void> { return this.run((q) => q.insertComputeInvitation(i)); }
+  useComputeInvitation(id: string, clientId: string, now: number): Promise<boolean> { return this.run((q) => q.useComputeInvitation(id, clientId, now)); }
+  insertComputeClient(c: ComputeClient): Promise<boolean> { return this.run((q) => q.insertComputeClient(c)); }
+  touchComputeClient(id: string, now: number): Promise<void> { return this.run((q) => q.touchComputeClient(id, now)); }
+  insertComputeJob(j: ComputeJob): Promise<boolean> { return this.run((q) => q.insertComputeJob(j)); }
+  updateComputeJob(j: ComputeJob): Promise<void> { return this.run((q) => q.updateComputeJob(j)); }
+  insertComputeTask(t: ComputeTask): Promise<boolean> { return this.run((q) => q.insertComputeTask(t)); }
+  updateComputeTask(t: ComputeTask): Promise<void> { return this.run((q) => q.updateComputeTask(t)); }
+  claimComputeTask(clientId: string, now: number): Promise<ComputeTask | null> { return this.run((q) => q.claimComputeTask(clientId, now)); }
 }

@@ -1,4 +1,6 @@
-import type { Change, ChangeType, Channel, ClientNode, Link, NodeRecord, Post, Session } from '../model/content.js';
+import type { BlobPin, BlobRecord, Change, ChangeType, Channel, ClientNode, Link, NodeRecord, Post, Session } from '../model/content.js';
+import type { NetworkPeer, NetworkServerRecord, PeerCursor } from '../model/network.js';
+import type { ComputeClient, ComputeDatasourceBinding, ComputeInvitation, ComputeJob, ComputeJobStatus, ComputeProject, ComputeTask, ComputeTaskStatus } from '../model/compute.js';
 import type { StreamEvent } from './storage.js';
 
 /**
@@ -25,6 +27,7 @@ export interface ChannelRow {
   created_at: number;
   updated_at: number;
   last_seq: number;
+  origin_name: string | null;
 }
 
 export interface PostRow {
@@ -84,7 +87,7 @@ export interface ClientNodeRow {
 
 // Column lists in the order the insert statements of both dialects bind them (see Table.values).
 const NODE_COLUMNS = 'id, name, created_at, owner_password_hash';
-const CHANNEL_COLUMNS = 'id, name, namespace, description, origin_node_id, created_at, updated_at, last_seq';
+const CHANNEL_COLUMNS = 'id, name, namespace, description, origin_node_id, created_at, updated_at, last_seq, origin_name';
 const POST_COLUMNS =
   'id, channel_id, seq, author, body, meta, blob_refs, origin_node_id, created_at, updated_at, edited, deleted';
 const LINK_COLUMNS = 'id, from_post_id, to_post_id, label, origin_node_id, created_at';
@@ -97,7 +100,7 @@ function toNode(r: NodeRow): NodeRecord {
 }
 
 function toChannel(r: ChannelRow): Channel {
-  return {
+  const c: Channel = {
     id: r.id,
     name: r.name,
     namespace: r.namespace,
@@ -107,6 +110,9 @@ function toChannel(r: ChannelRow): Channel {
     updatedAt: r.updated_at,
     lastSeq: r.last_seq,
   };
+  // Present only when it differs from the local name, so a channel reads back as it was written.
+  if (r.origin_name !== null) c.originName = r.origin_name;
+  return c;
 }
 
 function toPost(r: PostRow): Post {
@@ -194,7 +200,7 @@ export const NODE: Table<NodeRow, NodeRecord> = {
 export const CHANNEL: Table<ChannelRow, Channel> & { updateValues(c: Channel): unknown[] } = {
   columns: CHANNEL_COLUMNS,
   read: toChannel,
-  values: (c) => [c.id, c.name, c.namespace, c.description, c.originNodeId, c.createdAt, c.updatedAt, c.lastSeq],
+  values: (c) => [c.id, c.name, c.namespace, c.description, c.originNodeId, c.createdAt, c.updatedAt, c.lastSeq, c.originName ?? null],
   /** Values of both dialects' `UPDATE channels SET description, updated_at, last_seq WHERE id`, in that order. */
   updateValues: (c) => [c.description, c.updatedAt, c.lastSeq, c.id],
 };
@@ -295,3 +301,279 @@ export const STREAM_EVENT = {
  */
 export const FREEZE_STREAM_EVENTS = (param: string): string =>
   `UPDATE stream_events SET body = p.body, meta = p.meta, blob_refs = p.blob_refs FROM posts p WHERE p.id = ${param} AND stream_events.post_id = ${param} AND stream_events.body IS NULL`;
+
+export interface PeerCursorRow {
+  peer_node_id: string;
+  serial: number;
+  hash: string;
+}
+
+export interface NetworkPeerRow {
+  node_id: string;
+  name: string;
+  created_at: number;
+  first_seen_at: number;
+  last_seen_at: number;
+}
+
+export interface NetworkServerRow {
+  id: string;
+  url: string;
+  password: string;
+  role: string;
+  transport: string;
+  created_at: number;
+}
+
+export const PEER_CURSOR = {
+  columns: 'peer_node_id, serial, hash',
+  read: (r: PeerCursorRow): PeerCursor => ({ peerNodeId: r.peer_node_id, serial: r.serial, hash: r.hash }),
+  /** Values of the upsert: the cursor's columns, then updated_at. */
+  values: (c: PeerCursor, now: number): unknown[] => [c.peerNodeId, c.serial, c.hash, now],
+};
+
+export const NETWORK_PEER: Table<NetworkPeerRow, NetworkPeer> = {
+  columns: 'node_id, name, created_at, first_seen_at, last_seen_at',
+  read: (r) => ({ nodeId: r.node_id, name: r.name, createdAt: r.created_at, firstSeenAt: r.first_seen_at, lastSeenAt: r.last_seen_at }),
+  values: (p) => [p.nodeId, p.name, p.createdAt, p.firstSeenAt, p.lastSeenAt],
+};
+
+export const NETWORK_SERVER: Table<NetworkServerRow, NetworkServerRecord> = {
+  columns: 'id, url, password, role, transport, created_at',
+  read: (r) => ({
+    id: r.id,
+    url: r.url,
+    password: r.password,
+    role: r.role as NetworkServerRecord['role'],
+    transport: r.transport as NetworkServerRecord['transport'],
+    createdAt: r.created_at,
+  }),
+  values: (s) => [s.id, s.url, s.password, s.role, s.transport, s.createdAt],
+};
+
+export interface BlobRow {
+  sha256: string;
+  sha1: string;
+  size: number;
+  media_type: string | null;
+  uploaded_by: string;
+  origin_node_id: string;
+  created_at: number;
+}
+
+export const BLOB: Table<BlobRow, BlobRecord> = {
+  columns: 'sha256, sha1, size, media_type, uploaded_by, origin_node_id, created_at',
+  read: (r) => ({
+    sha256: r.sha256,
+    sha1: r.sha1,
+    size: r.size,
+    mediaType: r.media_type,
+    uploadedBy: r.uploaded_by,
+    originNodeId: r.origin_node_id,
+    createdAt: r.created_at,
+  }),
+  values: (b) => [b.sha256, b.sha1, b.size, b.mediaType, b.uploadedBy, b.originNodeId, b.createdAt],
+};
+
+export interface BlobPinRow {
+  sha256: string;
+  pinned_by: string;
+  created_at: number;
+}
+
+export const BLOB_PIN: Table<BlobPinRow, BlobPin> = {
+  columns: 'sha256, pinned_by, created_at',
+  read: (r) => ({ sha256: r.sha256, pinnedBy: r.pinned_by, createdAt: r.created_at }),
+  values: (p) => [p.sha256, p.pinnedBy, p.createdAt],
+};
+
+/** The distinct blob URIs a post refers to (post_blob_refs rows). */
+export function postBlobUris(p: Post): string[] {
+  return [...new Set(p.blobRefs)];
+}
+
+/** A JSON column: NULL for null (or absent), else the value's JSON text. */
+function jsonOrNull(v: unknown): string | null {
+  return v === null || v === undefined ? null : JSON.stringify(v);
+}
+
+function parseOrNull(text: string | null): unknown {
+  return text === null ? null : (JSON.parse(text) as unknown);
+}
+
+export interface ComputeProjectRow {
+  id: string;
+  name: string;
+  small_cell_k: number;
+  origin_node_id: string;
+  created_at: number;
+}
+
+/** Without token_hash: that is local, written and read by its own statements. */
+export const COMPUTE_PROJECT: Table<ComputeProjectRow, ComputeProject> = {
+  columns: 'id, name, small_cell_k, origin_node_id, created_at',
+  read: (r) => ({ id: r.id, name: r.name, smallCellK: r.small_cell_k, originNodeId: r.origin_node_id, createdAt: r.created_at }),
+  values: (p) => [p.id, p.name, p.smallCellK, p.originNodeId, p.createdAt],
+};
+
+export interface ComputeInvitationRow {
+  id: string;
+  secret_hash: string;
+  created_by: string;
+  created_at: number;
+  expires_at: number;
+  used_at: number | null;
+  used_by: string | null;
+}
+
+export const COMPUTE_INVITATION: Table<ComputeInvitationRow, ComputeInvitation> = {
+  columns: 'id, secret_hash, created_by, created_at, expires_at, used_at, used_by',
+  read: (r) => ({
+    id: r.id,
+    secretHash: r.secret_hash,
+    createdBy: r.created_by,
+    createdAt: r.created_at,
+    expiresAt: r.expires_at,
+    usedAt: r.used_at,
+    usedBy: r.used_by,
+  }),
+  values: (i) => [i.id, i.secretHash, i.createdBy, i.createdAt, i.expiresAt, i.usedAt, i.usedBy],
+};
+
+export interface ComputeClientRow {
+  id: string;
+  name: string;
+  public_key: string;
+  datasources: string;
+  joined_at: number;
+  origin_node_id: string;
+  last_seen_at: number | null;
+}
+
+export const COMPUTE_CLIENT: Table<ComputeClientRow, ComputeClient> = {
+  columns: 'id, name, public_key, datasources, joined_at, origin_node_id, last_seen_at',
+  read: (r) => ({
+    id: r.id,
+    name: r.name,
+    publicKey: r.public_key,
+    datasources: JSON.parse(r.datasources) as ComputeDatasourceBinding[],
+    joinedAt: r.joined_at,
+    originNodeId: r.origin_node_id,
+    lastSeenAt: r.last_seen_at,
+  }),
+  values: (c) => [c.id, c.name, c.publicKey, JSON.stringify(c.datasources), c.joinedAt, c.originNodeId, c.lastSeenAt],
+};
+
+export interface ComputeJobRow {
+  id: string;
+  project_id: string;
+  datasource: string;
+  plan: string;
+  status: string;
+  round: number;
+  max_attempts: number;
+  lease_seconds: number;
+  submitted_by: string;
+  origin_node_id: string;
+  created_at: number;
+  updated_at: number;
+  result: string | null;
+  result_blob_sha256: string | null;
+  error: string | null;
+}
+
+export const COMPUTE_JOB: Table<ComputeJobRow, ComputeJob> & { updateValues(j: ComputeJob): unknown[] } = {
+  columns:
+    'id, project_id, datasource, plan, status, round, max_attempts, lease_seconds, submitted_by, origin_node_id, created_at, updated_at, result, result_blob_sha256, error',
+  read: (r) => ({
+    id: r.id,
+    projectId: r.project_id,
+    datasource: r.datasource,
+    plan: JSON.parse(r.plan) as unknown,
+    status: r.status as ComputeJobStatus,
+    round: r.round,
+    maxAttempts: r.max_attempts,
+    leaseSeconds: r.lease_seconds,
+    submittedBy: r.submitted_by,
+    originNodeId: r.origin_node_id,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+    result: parseOrNull(r.result),
+    resultBlobSha256: r.result_blob_sha256,
+    error: parseOrNull(r.error),
+  }),
+  values: (j) => [
+    j.id,
+    j.projectId,
+    j.datasource,
+    JSON.stringify(j.plan),
+    j.status,
+    j.round,
+    j.maxAttempts,
+    j.leaseSeconds,
+    j.submittedBy,
+    j.originNodeId,
+    j.createdAt,
+    j.updatedAt,
+    jsonOrNull(j.result),
+    j.resultBlobSha256,
+    jsonOrNull(j.error),
+  ],
+  /** Values of both dialects' `UPDATE compute_jobs SET status, round, updated_at, result, result_blob_sha256, error WHERE id`. */
+  updateValues: (j) => [j.status, j.round, j.updatedAt, jsonOrNull(j.result), j.resultBlobSha256, jsonOrNull(j.error), j.id],
+};
+
+export interface ComputeTaskRow {
+  id: string;
+  job_id: string;
+  round: number;
+  client_id: string;
+  datasource: string;
+  input: string;
+  status: string;
+  lease_id: string | null;
+  lease_expires_at: number | null;
+  attempts: number;
+  output: string | null;
+  error: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export const COMPUTE_TASK: Table<ComputeTaskRow, ComputeTask> & { updateValues(t: ComputeTask): unknown[] } = {
+  columns: 'id, job_id, round, client_id, datasource, input, status, lease_id, lease_expires_at, attempts, output, error, created_at, updated_at',
+  read: (r) => ({
+    id: r.id,
+    jobId: r.job_id,
+    round: r.round,
+    clientId: r.client_id,
+    datasource: r.datasource,
+    input: JSON.parse(r.input) as unknown,
+    status: r.status as ComputeTaskStatus,
+    leaseId: r.lease_id,
+    leaseExpiresAt: r.lease_expires_at,
+    attempts: r.attempts,
+    output: parseOrNull(r.output),
+    error: parseOrNull(r.error),
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  }),
+  values: (t) => [
+    t.id,
+    t.jobId,
+    t.round,
+    t.clientId,
+    t.datasource,
+    JSON.stringify(t.input),
+    t.status,
+    t.leaseId,
+    t.leaseExpiresAt,
+    t.attempts,
+    jsonOrNull(t.output),
+    jsonOrNull(t.error),
+    t.createdAt,
+    t.updatedAt,
+  ],
+  /** Values of both dialects' `UPDATE compute_tasks SET status, lease_id, lease_expires_at, attempts, output, error, updated_at WHERE id`. */
+  updateValues: (t) => [t.status, t.leaseId, t.leaseExpiresAt, t.attempts, jsonOrNull(t.output), jsonOrNull(t.error), t.updatedAt, t.id],
+};

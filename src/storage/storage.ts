@@ -1,4 +1,6 @@
-import type { Change, Channel, ClientNode, Link, NodeRecord, Post, Session } from '../model/content.js';
+import type { BlobPin, BlobRecord, Change, Channel, ClientNode, Link, NodeRecord, Post, Session } from '../model/content.js';
+import type { ComputeClient, ComputeInvitation, ComputeJob, ComputeJobStatus, ComputeProject, ComputeTask } from '../model/compute.js';
+import type { NetworkPeer, NetworkServerRecord, PeerCursor } from '../model/network.js';
 
 /**
  * The storage contract. Two implementations (SQLite, PostgreSQL) pass one conformance suite
@@ -83,11 +85,78 @@ export interface StorageReader {
   /** The last change's serial and hash, without locking. */
   readChangeHead(): Promise<ChangeHead>;
   countChanges(): Promise<number>;
+  /** Whether the log holds the change (originNodeId, originSerial), whichever way it came. */
+  hasOriginChange(originNodeId: string, originSerial: number): Promise<boolean>;
+  /**
+   * Which of `originSerials` of `originNodeId` the log holds, in one query (an importer asks
+   * once per chunk and origin instead of once per change).
+   */
+  heldOriginSerials(originNodeId: string, originSerials: readonly number[]): Promise<Set<number>>;
+
+  /** How far this node has imported the peer's log, or null before the first import. */
+  getPeerCursor(peerNodeId: string): Promise<PeerCursor | null>;
+  /** Every peer met so far, ordered by node id. */
+  listPeers(): Promise<NetworkPeer[]>;
+  /** Servers added at run time, ordered by (createdAt, id). */
+  listNetworkServers(): Promise<NetworkServerRecord[]>;
 
   getSession(tokenHash: string): Promise<Session | null>;
   getClientNode(id: string): Promise<ClientNode | null>;
   /** Every registered client node, ordered by (createdAt, id). */
   listClientNodes(): Promise<ClientNode[]>;
+
+  getBlob(sha256: string): Promise<BlobRecord | null>;
+  getBlobBySha1(sha1: string): Promise<BlobRecord | null>;
+  /** Blob records ordered by (createdAt, sha256) ascending; `after.id` is a sha256. */
+  listBlobs(options: ListOptions): Promise<BlobRecord[]>;
+  /** Non-deleted posts that refer to the blob by its sha256 or sha1 URI, ordered by post id, at most `limit`. */
+  listBlobReferrers(sha256Uri: string, sha1Uri: string, limit: number): Promise<Post[]>;
+  /** How many post references name the blob by either URI. */
+  countBlobReferrers(sha256Uri: string, sha1Uri: string): Promise<number>;
+  getBlobPin(sha256: string): Promise<BlobPin | null>;
+  /**
+   * Blob records created before `createdBefore` that no post refers to (by either URI) and
+   * nobody pinned, with sha256 > `afterSha256`, ascending by sha256, at most `limit` (GC).
+   */
+  listUnreferencedBlobs(createdBefore: number, afterSha256: string | null, limit: number): Promise<BlobRecord[]>;
+
+  // Federated compute (docs/compute.md "Node side"; model/compute.ts).
+  getComputeProject(id: string): Promise<ComputeProject | null>;
+  /** A project by its name among those created on `originNodeId` (names are unique per origin). */
+  getComputeProjectByName(originNodeId: string, name: string): Promise<ComputeProject | null>;
+  /** The project whose local token hash is `tokenHash` (sha256 hex of its token), or null. */
+  getComputeProjectByTokenHash(tokenHash: string): Promise<ComputeProject | null>;
+  /** The local token hash of a project (null when none is set, or no such project). */
+  getComputeProjectTokenHash(id: string): Promise<string | null>;
+  /** Every project, ordered by (originNodeId, name). */
+  listComputeProjects(): Promise<ComputeProject[]>;
+  getComputeInvitationBySecretHash(secretHash: string): Promise<ComputeInvitation | null>;
+  getComputeClient(id: string): Promise<ComputeClient | null>;
+  getComputeClientByPublicKey(publicKey: string): Promise<ComputeClient | null>;
+  /** Every client, ordered by (joinedAt, id). */
+  listComputeClients(): Promise<ComputeClient[]>;
+  getComputeJob(id: string): Promise<ComputeJob | null>;
+  /** A job whose result is the blob `sha256` (hex), or null. */
+  getComputeJobByResultBlob(sha256: string): Promise<ComputeJob | null>;
+  /** Jobs (of one project when `projectId` is given) ordered by (createdAt, id) ascending. */
+  listComputeJobs(projectId: string | null, options: ListOptions): Promise<ComputeJob[]>;
+  /** Jobs in `status`, oldest first, at most `limit`. */
+  listComputeJobsWithStatus(status: ComputeJobStatus, limit: number): Promise<ComputeJob[]>;
+  getComputeTask(id: string): Promise<ComputeTask | null>;
+  /** Every task of a job, ordered by (round, createdAt, id). */
+  listComputeTasks(jobId: string): Promise<ComputeTask[]>;
+  /**
+   * The client's oldest task that a lease may take at `now` (queued, or leased with its lease
+   * expired at or before `now`), without locking: a hint for a waiting poll.
+   */
+  findLeasableComputeTask(clientId: string, now: number): Promise<ComputeTask | null>;
+  /** The earliest lease expiry among the client's leased tasks, or null. */
+  nextComputeLeaseExpiry(clientId: string): Promise<number | null>;
+  /** The digest's walks (ascending id, as scanChannels). */
+  scanComputeProjects(afterId: string | null, limit: number): Promise<ComputeProject[]>;
+  scanComputeClients(afterId: string | null, limit: number): Promise<ComputeClient[]>;
+  scanComputeJobs(afterId: string | null, limit: number): Promise<ComputeJob[]>;
+  scanComputeTasks(afterId: string | null, limit: number): Promise<ComputeTask[]>;
 
   /** The schema version the database is at. */
   schemaVersion(): Promise<number>;
@@ -109,6 +178,7 @@ export interface StorageTx extends StorageReader {
   deleteChannel(id: string): Promise<void>;
 
   /** Inserts a post; the caller has set post.seq = channel.lastSeq + 1 and updates the channel's lastSeq in the same transaction (updateChannel). */
+  /** Also records the post's blob refs in post_blob_refs (and updatePost replaces them), for blob access and GC. */
   insertPost(post: Post): Promise<void>;
   updatePost(post: Post): Promise<void>;
   /** Records the idempotency key of a post inserted in this transaction (unique per channel). */
@@ -147,6 +217,46 @@ export interface StorageTx extends StorageReader {
   updateClientNode(node: ClientNode): Promise<void>;
   /** Deletes a client node (not its sessions: see deleteNodeSessions); NODE_NOT_FOUND when there is none. */
   deleteClientNode(id: string): Promise<void>;
+
+  /** Stores how far the peer's log is imported (insert or replace), stamped `now`. */
+  setPeerCursor(cursor: PeerCursor, now: number): Promise<void>;
+  /** Records a peer's profile; a known peer keeps its firstSeenAt, the rest is replaced. */
+  upsertPeer(profile: { nodeId: string; name: string; createdAt: number }, now: number): Promise<void>;
+  insertNetworkServer(server: NetworkServerRecord): Promise<void>;
+  /** Inserts a blob record; false (and nothing changed) when the sha256 is there already. */
+  insertBlob(blob: BlobRecord): Promise<boolean>;
+  /** Pins a blob (insert or keep the first pin); false when it was pinned already. */
+  insertBlobPin(pin: BlobPin): Promise<boolean>;
+  deleteBlobPin(sha256: string): Promise<boolean>;
+  /** Deletes a server entry; false when there was none. */
+  deleteNetworkServer(id: string): Promise<boolean>;
+
+  /** Inserts a project with its local token hash; false (nothing changed) when the id exists. */
+  insertComputeProject(project: ComputeProject, tokenHash: string | null): Promise<boolean>;
+  setComputeProjectTokenHash(id: string, tokenHash: string | null): Promise<void>;
+  insertComputeInvitation(invitation: ComputeInvitation): Promise<void>;
+  /**
+   * Marks an invitation used by `clientId` at `now` if it is unused and unexpired; false (and
+   * nothing changed) otherwise. The condition is in the statement, so two joins never both win.
+   */
+  useComputeInvitation(id: string, clientId: string, now: number): Promise<boolean>;
+  /** Inserts a client; false (nothing changed) when the id exists. */
+  insertComputeClient(client: ComputeClient): Promise<boolean>;
+  touchComputeClient(id: string, now: number): Promise<void>;
+  /** Inserts a job; false (nothing changed) when the id exists. */
+  insertComputeJob(job: ComputeJob): Promise<boolean>;
+  /** Writes status, round, updatedAt, result, resultBlobSha256 and error (the rest never changes). */
+  updateComputeJob(job: ComputeJob): Promise<void>;
+  /** Inserts a task; false (nothing changed) when the id exists. */
+  insertComputeTask(task: ComputeTask): Promise<boolean>;
+  /** Writes status, lease, attempts, output, error and updatedAt (the rest never changes). */
+  updateComputeTask(task: ComputeTask): Promise<void>;
+  /**
+   * The client's oldest leasable task at `now` (as findLeasableComputeTask), locked for this
+   * transaction; on PostgreSQL with FOR UPDATE SKIP LOCKED, so a row another transaction holds
+   * is passed over rather than waited for. The caller leases it in the same transaction.
+   */
+  claimComputeTask(clientId: string, now: number): Promise<ComputeTask | null>;
 }
 
 /** One unit of work inside a batch: runs in its own savepoint. */
@@ -178,6 +288,18 @@ export interface Storage extends StorageReader {
    * whose every unit appends).
    */
   transactionBatch(works: readonly TxWork[]): Promise<PromiseSettledResult<unknown>[]>;
+
+  /**
+   * Calls `listener` with the new head serial after each commit that appended to the change
+   * log: commits of this storage, and on PostgreSQL also those of other processes on the same
+   * database and schema (LISTEN/NOTIFY on a connection of its own, reconnected when lost; after
+   * a reconnect it is called once with the head, as commits may have been missed meanwhile).
+   * The serials a storage reports only increase, each at most once; a commit overtaken by a
+   * later one already reported is not reported (and no commit made after this call goes
+   * unreported). A wake-up, not a delivery: read the log after the serial you hold. Listeners run synchronously and must not throw (an error is reported, not rethrown).
+   * Returns the function that removes the listener.
+   */
+  onLogAdvance(listener: (serial: number) => void): () => void;
 
   close(): Promise<void>;
 }

@@ -28,6 +28,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { SignJWT } from 'jose';
 import WebSocket from 'ws';
+import { createComputeKeyPair } from '../../src/lib/signed-request.js';
 import { API_METHODS } from '../../src/realtime/server-api.js';
 import { startMycel, type ServingNode } from '../helpers/process.js';
 
@@ -55,6 +56,8 @@ interface Fixture {
   otherPostId: string;
   /** The link postId → otherPostId. */
   linkId: string;
+  /** sha256 hex of a blob the owner uploaded and `postId` refers to. */
+  blob: string;
 }
 
 interface RequestSpec {
@@ -64,7 +67,8 @@ interface RequestSpec {
   query?: string;
 }
 
-type Kind = 'rest' | 'stream' | 'sse' | 'websocket';
+/** `feed`: the change feed (SSE), read up to its `: live` comment. */
+type Kind = 'rest' | 'stream' | 'sse' | 'websocket' | 'feed';
 
 interface Row {
   cells: Cells | Partial<Record<Scope, Cells>>;
@@ -94,11 +98,20 @@ const MATRIX: Record<string, Row> = {
   'DELETE /api/v1/session':                { cells: [401,  401,  401,  204,  401,  204,  204,  401], endsSession: true },
   // Client nodes: their log-in is public (the body carries the credentials); the registry is the owner's.
   'POST /api/v1/nodes/session':            { cells: [201,  201,  201,  201,  201,  201,  201,  201], request: () => ({ body: { nodeId: NODE_ID, password: NODE_PASSWORD } }) },
+  // Node links over SSE: only a client node's session opens one (none of these principals is a node).
+  'GET /api/v1/nodes/link/events':         { cells: [401,  401,  401,  403,  401,  403,  403,  401] },
+  'POST /api/v1/nodes/link/{linkId}/messages': { cells: [401,  401,  401,  403,  401,  403,  403,  401], request: () => ({ body: { messages: [{ t: 'credit', n: 1 }] } }) },
   'GET /api/v1/nodes':                     { cells: [401,  401,  401,  403,  401,  200,  200,  401] },
   'POST /api/v1/nodes':                    { cells: [401,  401,  401,  403,  401,  201,  201,  401], request: () => ({ body: { nodeId: randomUUID(), password: NODE_PASSWORD } }) },
   'GET /api/v1/nodes/{nodeId}':            { cells: [401,  401,  401,  403,  401,  200,  200,  401] },
   'PATCH /api/v1/nodes/{nodeId}':          { cells: [401,  401,  401,  403,  401,  200,  200,  401], request: () => ({ body: { role: 'parent' } }) },
   'DELETE /api/v1/nodes/{nodeId}':         { cells: [401,  401,  401,  403,  401,  204,  204,  401] },
+  // The node network's management (owner, or an owner node). Connecting to the discard port adds an entry whose link backs off;
+  // the DELETE names an entry nobody added, so the owner gets past authorisation to the service's 404.
+  'GET /api/v1/network/status':            { cells: [401,  401,  401,  403,  401,  200,  200,  401] },
+  'GET /api/v1/network/servers':           { cells: [401,  401,  401,  403,  401,  200,  200,  401] },
+  'POST /api/v1/network/servers':          { cells: [401,  401,  401,  403,  401,  201,  201,  401], request: () => ({ body: { url: 'http://127.0.0.1:9', password: NODE_PASSWORD } }) },
+  'DELETE /api/v1/network/servers/{id}':   { cells: [401,  401,  401,  403,  401,  404,  404,  401] },
   'GET /api/v1/channels':                  { cells: [401,  401,  401,  200,  401,  200,  200,  401] },
   'POST /api/v1/channels':                 { cells: [401,  401,  401,  403,  401,  201,  201,  401], request: (_f, n) => ({ body: { name: `open:made${n}` } }) },
   'GET /api/v1/channels/{channelId}': { cells: {
@@ -141,8 +154,37 @@ const MATRIX: Record<string, Row> = {
     open:                                           [401,  401,  401,  204,  401,  204,  204,  401],
     closed:                                         [401,  401,  401,  404,  401,  204,  204,  401],
     mixed:                                          [401,  401,  401,  404,  401,  204,  204,  401] } },
-  'GET /api/v1/changes':                   { cells: [401,  401,  401,  403,  401,  200,  200,  401] },
+  // A user reads the changes of channels it may read (the leak check reads the feed's whole catch-up).
+  // Blobs: anyone authenticated uploads; a blob is readable by the owner, its uploader, and readers of a post referring to it (else 404, no existence oracle).
+  'PUT /api/v1/blobs':                     { cells: [401,  401,  401,  201,  401,  201,  201,  401], request: (_f, n) => ({ raw: `blob ${n} ${randomUUID()}` }) },
+  'GET /api/v1/blobs/{uri}': { cells: {
+    open:                                           [401,  401,  401,  200,  401,  200,  200,  401],
+    closed:                                         [401,  401,  401,  404,  401,  200,  200,  401] } },
+  // HEAD routes are not in the OpenAPI document (as for every GET); the blob ones are checked all the same.
+  'HEAD /api/v1/blobs/{uri}': { notInOpenApi: true, cells: {
+    open:                                           [401,  401,  401,  200,  401,  200,  200,  401],
+    closed:                                         [401,  401,  401,  404,  401,  200,  200,  401] } },
+  'GET /api/v1/blobs/{algo}/{hex}': { cells: {
+    open:                                           [401,  401,  401,  200,  401,  200,  200,  401],
+    closed:                                         [401,  401,  401,  404,  401,  200,  200,  401] } },
+  'HEAD /api/v1/blobs/{algo}/{hex}': { notInOpenApi: true, cells: {
+    open:                                           [401,  401,  401,  200,  401,  200,  200,  401],
+    closed:                                         [401,  401,  401,  404,  401,  200,  200,  401] } },
+  'GET /api/v1/changes':                   { cells: [401,  401,  401,  200,  401,  200,  200,  401] },
+  'GET /api/v1/changes/stream':            { kind: 'feed', cells: [401,  401,  401,  200,  401,  200,  200,  401] },
   'GET /api/v1/digest':                    { cells: [401,  401,  401,  403,  401,  200,  200,  401] },
+  // Federated compute: invitations are the owner's; clients prove themselves by signature (none of these principals
+  // can), joins by an invitation (this one was never issued), workbenches by a project token (none of these is one).
+  'POST /api/v1/compute/invitations':      { cells: [401,  401,  401,  403,  401,  201,  201,  401], request: () => ({ body: { ttlSeconds: 600 } }) },
+  'POST /api/v1/compute/join':             { cells: [401,  401,  401,  401,  401,  401,  401,  401], request: () => ({ body: { invitation: 'mci_never-issued', name: 'matrix', publicKey: createComputeKeyPair().publicKey, datasources: [] } }) },
+  'POST /api/v1/compute/poll':             { cells: [401,  401,  401,  401,  401,  401,  401,  401], request: () => ({ body: {} }) },
+  'POST /api/v1/compute/tasks/{taskId}/lease':   { cells: [401,  401,  401,  401,  401,  401,  401,  401], request: () => ({ body: { leaseId: randomUUID() } }) },
+  'POST /api/v1/compute/tasks/{taskId}/result':  { cells: [401,  401,  401,  401,  401,  401,  401,  401], request: () => ({ body: { leaseId: randomUUID(), output: {} } }) },
+  'POST /api/v1/compute/tasks/{taskId}/failure': { cells: [401,  401,  401,  401,  401,  401,  401,  401], request: () => ({ body: { leaseId: randomUUID(), error: { code: 'TASK_FAILED', message: 'x' } } }) },
+  'POST /api/v1/compute/jobs':             { cells: [401,  401,  401,  401,  401,  401,  401,  401], request: () => ({ body: { version: 1, datasource: 'd', kind: 'statistics', operations: [{ op: 'count' }] } }) },
+  'GET /api/v1/compute/jobs/{jobId}':      { cells: [401,  401,  401,  401,  401,  401,  401,  401] },
+  'GET /api/v1/compute/jobs/{jobId}/result': { cells: [401,  401,  401,  401,  401,  401,  401,  401] },
+  'GET /api/v1/compute/datasources':       { cells: [401,  401,  401,  401,  401,  401,  401,  401] },
   'GET /api/v1/openapi.json':              { cells: [200,  200,  200,  200,  200,  200,  200,  200] },
   'GET /healthz':                          { cells: [200,  200,  200,  200,  200,  200,  200,  200] },
   'GET /readyz':                           { cells: [200,  200,  200,  200,  200,  200,  200,  200] },
@@ -210,18 +252,21 @@ async function makeFixture(scope: Scope): Promise<Fixture> {
   const open = await setup<{ id: string }>(ownerToken, 'POST', '/api/v1/channels', { name: `open:c${n}` });
   const closed = await setup<{ id: string }>(ownerToken, 'POST', '/api/v1/channels', { name: `closed:c${n}` });
   hidden.add(closed.id);
-  const post = (token: string, channelId: string) => setup<{ id: string }>(token, 'POST', `/api/v1/channels/${channelId}/posts`, { body: `post ${n}` });
+  const blobRes = await fetch(`${node.url}/api/v1/blobs`, { method: 'PUT', headers: { authorization: `Bearer ${ownerToken}` }, body: `fixture blob ${n} ${randomUUID()}` });
+  assert.ok(blobRes.status === 201, `PUT /api/v1/blobs: ${blobRes.status}`);
+  const blob = ((await blobRes.json()) as { sha256: string }).sha256.slice('sha256://'.length);
+  const post = (token: string, channelId: string, blobRefs: string[] = []) => setup<{ id: string }>(token, 'POST', `/api/v1/channels/${channelId}/posts`, { body: `post ${n}`, blobRefs });
   let channelId: string;
   let from: { id: string };
   let to: { id: string };
   if (scope === 'closed') {
     channelId = closed.id;
-    from = await post(ownerToken, closed.id);
+    from = await post(ownerToken, closed.id, [`sha256://${blob}`]);
     to = await post(ownerToken, closed.id);
     hidden.add(from.id);
   } else {
     channelId = open.id;
-    from = await post(user, open.id);
+    from = await post(user, open.id, [`sha256://${blob}`]);
     to = scope === 'open' ? await post(ownerToken, open.id) : await post(ownerToken, closed.id);
   }
   const label = `label-${scope}-${n}`;
@@ -231,13 +276,13 @@ async function makeFixture(scope: Scope): Promise<Fixture> {
     hidden.add(link.id);
     hidden.add(label);
   }
-  return { channelId, postId: from.id, otherPostId: to.id, linkId: link.id };
+  return { channelId, postId: from.id, otherPostId: to.id, linkId: link.id, blob };
 }
 
 const shared = new Map<Scope, Fixture>();
 /** Resources for one cell: fresh ones for a scoped request that may change them, else shared ones. */
 async function fixtureFor(scope: Scope, method: string, scoped: boolean): Promise<Fixture> {
-  if (scoped && method !== 'GET' && method !== 'OPTIONS') return makeFixture(scope);
+  if (scoped && method !== 'GET' && method !== 'HEAD' && method !== 'OPTIONS') return makeFixture(scope);
   let f = shared.get(scope);
   if (!f) shared.set(scope, (f = await makeFixture(scope)));
   return f;
@@ -254,7 +299,7 @@ function headersOf(principal: Principal, kind: Kind, token: string | undefined):
       return { 'x-api-key': API_KEY };
     default:
       // Connections carry their token in the connect command; a bearer header beside it is ignored.
-      return kind === 'rest' ? { authorization: `Bearer ${token}` } : {};
+      return kind === 'rest' || kind === 'feed' ? { authorization: `Bearer ${token}` } : {};
   }
 }
 
@@ -304,6 +349,26 @@ async function firstMessage(url: string, init: RequestInit, sse: boolean): Promi
   }
 }
 
+/** The status and the catch-up of the change feed: everything up to its `: live` comment; the stream is then dropped. */
+async function feedAnswer(url: string, headers: Record<string, string>): Promise<Answer> {
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), 10_000);
+  try {
+    const res = await fetch(url, { headers, signal: abort.signal });
+    if (res.status !== 200 || !res.body) return { status: res.status, body: await res.text() };
+    const decoder = new TextDecoder();
+    let buffer = '';
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      buffer += decoder.decode(chunk, { stream: true });
+      if (buffer.includes('\n: live\n\n') || buffer.startsWith(': live\n\n')) return { status: 200, outcome: 'live', body: buffer };
+    }
+    return { status: 200, outcome: 'end', body: buffer };
+  } finally {
+    clearTimeout(timer);
+    abort.abort();
+  }
+}
+
 async function websocketAnswer(path: string, headers: Record<string, string>, first: string): Promise<Answer> {
   const ws = new WebSocket(`${node.url.replace(/^http/, 'ws')}${path}`, { headers });
   try {
@@ -341,12 +406,20 @@ async function ask(route: string, row: Row, principal: Principal, fixture: Fixtu
     .replace('{channelId}', fixture.channelId)
     .replace('{postId}', fixture.postId)
     .replace('{linkId}', fixture.linkId)
-    .replace('{method}', param ?? '');
+    .replace('{uri}', `sha256:${fixture.blob}`)
+    .replace('{algo}', 'sha256')
+    .replace('{hex}', fixture.blob)
+    .replace('{method}', param ?? '')
+    // A server entry nobody added: the owner columns get past authorisation to the service's answer.
+    .replace('{jobId}', randomUUID())
+    .replace('{taskId}', randomUUID())
+    .replace('{id}', randomUUID());
   const spec = row.request?.(fixture, ++counter) ?? {};
   const headers = headersOf(principal, kind, token);
   const uni = path.includes('/uni_');
   const first = uni ? uniConnect(connectToken(principal, token)) : connect(connectToken(principal, token));
   if (kind === 'websocket') return { answer: await websocketAnswer(path, headers, first), sent: `${path} ${first}` };
+  if (kind === 'feed') return { answer: await feedAnswer(`${node.url}${path}`, headers), sent: path };
   if (kind === 'stream' || kind === 'sse') {
     const url = kind === 'sse' ? `${node.url}${path}?cf_connect=${encodeURIComponent(first)}` : `${node.url}${path}`;
     const answer = await firstMessage(url, {
@@ -395,6 +468,10 @@ describe('authorisation matrix (mycel serve on SQLite)', () => {
         '  namespaces:',
         '    open: {}',
         '    closed: { subscribe: owner, publish: owner, history: owner, presence: owner }',
+        'compute:',
+        '  mode: node',
+        '  projects:',
+        '    - { name: matrix, token: authz-matrix-project-token-0123456789 }',
         '',
       ].join('\n'),
     );

@@ -37,7 +37,7 @@ async function runWithClosedStdout(args: string[], env: Record<string, string>):
   child.stdout.destroy();
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
+  const [code, signal] = (await once(child, 'close')) as [number | null, NodeJS.Signals | null];
   return { code, signal, stdout: '', stderr };
 }
 

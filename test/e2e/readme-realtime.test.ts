@@ -47,7 +47,7 @@ async function runClient(node: ServingNode, done: (out: string, err: string) => 
   child.stdout.on('data', (d: Buffer) => ((out += d.toString()), check()));
   child.stderr.on('data', (d: Buffer) => ((err += d.toString()), check()));
   const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-  const [exitCode] = (await once(child, 'exit')) as [number | null];
+  const [exitCode] = (await once(child, 'close')) as [number | null]; // 'close': every byte it printed is read
   clearTimeout(timer);
   return { out, err, code: exitCode };
 }

@@ -4,6 +4,13 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const cli = fileURLToPath(new URL('../../src/cli/index.ts', import.meta.url));
+/** tsx's loader by absolute URL, so a CLI started in another working directory still finds it. */
+const tsx = import.meta.resolve('tsx');
+
+/** The argv that runs the CLI from source (`spawn(argv[0], [...argv.slice(1), ...args])`), for tests that handle its streams themselves. */
+export function mycelArgv(): string[] {
+  return [process.execPath, '--import', 'tsx', cli];
+}
 
 /** An environment without the developer's own MYCEL_* settings, plus `env`. */
 export function cleanEnv(env: Record<string, string>): NodeJS.ProcessEnv {
@@ -18,22 +25,36 @@ export interface CliResult {
   stderr: string;
 }
 
+export interface ProcessRun {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: Buffer;
+  stderr: string;
+}
+
+/**
+ * Runs `bin args` to its end (SIGKILL after timeoutMs) and returns everything it printed. Waits
+ * for 'close', not 'exit': at 'exit' the pipes may still hold output not yet read (a CI run lost
+ * a "Permission denied" that way), and a process that left children writing to them is not done.
+ */
+export async function runProcess(bin: string, args: string[], opts: { env: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number; input?: string }): Promise<ProcessRun> {
+  const child = spawn(bin, args, { cwd: opts.cwd ?? root, env: opts.env, stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+  if (opts.input !== undefined) child.stdin!.end(opts.input);
+  const chunks: Buffer[] = [];
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => chunks.push(d));
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 30_000);
+  const [code, signal] = (await once(child, 'close')) as [number | null, NodeJS.Signals | null];
+  clearTimeout(timer);
+  return { code, signal, stdout: Buffer.concat(chunks), stderr };
+}
+
 /** Runs `mycel <args>` to completion (bounded by timeoutMs); `input`, if given, is its stdin. */
 export async function runMycel(args: string[], env: Record<string, string>, timeoutMs = 30_000, input?: string): Promise<CliResult> {
-  const child = spawn(process.execPath, ['--import', 'tsx', cli, ...args], {
-    cwd: root,
-    env: cleanEnv(env),
-    stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-  });
-  if (input !== undefined) child.stdin!.end(input);
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-  const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
-  clearTimeout(timer);
-  return { code, signal, stdout, stderr };
+  const [bin, ...pre] = mycelArgv();
+  const run = await runProcess(bin!, [...pre, ...args], { env: cleanEnv(env), timeoutMs, input });
+  return { ...run, stdout: run.stdout.toString() };
 }
 
 export interface ServingNode {
@@ -45,10 +66,14 @@ export interface ServingNode {
   stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Starts `mycel serve --port 0` and waits for its "listening" log line. */
-export async function startMycel(env: Record<string, string>, args: string[] = [], timeoutMs = 30_000): Promise<ServingNode> {
-  const child = spawn(process.execPath, ['--import', 'tsx', cli, 'serve', '--port', '0', ...args], {
-    cwd: root,
+/**
+ * Starts `mycel serve --port 0` and waits for its "listening" log line (up to a minute: several
+ * nodes starting at once under tsx on a loaded 2-core machine took over 30 s); `nodeArgs` go to node
+ * (benchmarks: --cpu-prof); `cwd` is its working directory (relative paths in a config start there).
+ */
+export async function startMycel(env: Record<string, string>, args: string[] = [], timeoutMs = 60_000, nodeArgs: string[] = [], cwd = root): Promise<ServingNode> {
+  const child = spawn(process.execPath, [...nodeArgs, '--import', tsx, cli, 'serve', '--port', '0', ...args], {
+    cwd,
     env: cleanEnv(env),
     stdio: ['ignore', 'pipe', 'pipe'],
   });

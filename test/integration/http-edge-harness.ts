@@ -15,7 +15,7 @@ import { realtimeBackends, type RealtimeBackend } from '../helpers/realtime-back
 import { storageBackends } from '../helpers/storage.js';
 import { silentLog } from '../helpers/core.js';
 import { Waiters } from '../helpers/waiters.js';
-import { startHarness, type Harness } from './http-harness.js';
+import { servedNetwork, startHarness, type Harness } from './http-harness.js';
 import { API_KEY, realtimeConfig, testNode } from './realtime-harness.js';
 
 export { API_KEY };
@@ -32,7 +32,8 @@ export interface Edge {
 /** Starts the edge with `config` (realtime.apiKey defaults to the tests' API_KEY). */
 export async function startEdge(config: ConfigInput = {}): Promise<Edge> {
   const full: ConfigInput = { ...config, realtime: { apiKey: API_KEY, ...config.realtime } };
-  const harness = await startHarness(storageBackends[0]!, { config: full });
+  // With the node network, as `mycel serve` has it: every route of the document answers as served.
+  const harness = await startHarness(storageBackends[0]!, { config: full, network: servedNetwork });
   let backend: RealtimeBackend | undefined;
   let ws: WebSocketHandle | undefined;
   let node: RealtimeNode | undefined;

@@ -82,8 +82,8 @@ describe('HTTP edge properties', () => {
       paths: Record<string, Record<string, { parameters?: OpenApiParameter[] }>>;
     };
     routes = Object.entries(doc.paths)
-      // Streams that stay open (SSE) are the raw-socket property's business.
-      .filter(([path, ops]) => ops.get !== undefined && !path.startsWith('/connection/'))
+      // Streams that stay open (SSE: realtime, the change feed, node links) are the raw-socket property's business.
+      .filter(([path, ops]) => ops.get !== undefined && !/^\/connection\/|^\/api\/v1\/changes\/stream$|^\/api\/v1\/nodes\/link\/events$/.test(path))
       .map(([path, ops]) => ({ path, parameters: ops.get!.parameters ?? [] }));
   });
   after(() => edge.close());

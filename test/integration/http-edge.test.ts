@@ -263,6 +263,13 @@ describe('the server API at the edge', () => {
     // The REST API under /api/v1 keeps the registry shape.
     const rest = await fetch(`${edge.base}/api/v1/channels/%ZZ`);
     assert.equal(((await rest.json()) as { error: { code: string } }).error.code, 'VALIDATION_FAILED');
+    // POST /api/v1 is the REST index under a method it lacks, not a server API method named "v1".
+    for (const headers of [{}, KEY]) {
+      const index = await fetch(`${edge.base}/api/v1`, { method: 'POST', headers });
+      assert.equal(index.status, 405);
+      assert.equal(index.headers.get('allow'), 'GET, HEAD');
+      assert.equal(((await index.json()) as { error: { code: string } }).error.code, 'METHOD_NOT_ALLOWED');
+    }
   });
 
   test('wrong keys from one address: 401 up to the limit, then 429 (code 111, Retry-After); the right key still works', async () => {

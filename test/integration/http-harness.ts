@@ -14,6 +14,9 @@ import { ERROR_CODES, type ErrorCode } from '../../src/errors.js';
 import { buildHttpApp, type HttpAppOptions } from '../../src/http/app.js';
 import type { ActorResolver } from '../../src/http/auth.js';
 import { createLogger } from '../../src/log.js';
+import { NetworkNode } from '../../src/network/network-node.js';
+import type { Config } from '../../src/config/index.js';
+import { silentLog } from '../helpers/core.js';
 import { openCoreFromConfig } from '../../src/node/assemble.js';
 import type { Storage } from '../../src/storage/storage.js';
 import type { StorageBackend, StorageHandle } from '../helpers/storage.js';
@@ -53,6 +56,12 @@ export interface HarnessOptions {
   actorResolvers?: readonly ActorResolver[];
   isShuttingDown?: HttpAppOptions['isShuttingDown'];
   readinessChecks?: HttpAppOptions['readinessChecks'];
+  changeStreamHeartbeatMs?: number;
+  /**
+   * Makes the node network the /api/v1/network routes use, on the harness's core (none by
+   * default: they answer NETWORK_UNAVAILABLE). Started after the app is built, stopped before it closes.
+   */
+  network?: (core: NodeCore, config: Config) => NetworkNode;
 }
 
 /**
@@ -88,11 +97,13 @@ export async function startHarness(backend: StorageBackend, options: HarnessOpti
   const log = createLogger({ level: 'debug', destination: sink });
   const handle = await backend.create();
   let core: NodeCore | undefined;
+  let network: NetworkNode | undefined;
   try {
     const config = harnessConfig(options);
     // The core as `mycel serve` opens it (the channel policy from the namespace settings), on the test storage.
     const opened = await openCoreFromConfig(config, log, { storage: handle.storage });
     core = options.patchCore ? options.patchCore(opened, handle.storage) : opened;
+    network = options.network?.(core, config);
     const app = await buildHttpApp({
       config,
       core,
@@ -101,7 +112,10 @@ export async function startHarness(backend: StorageBackend, options: HarnessOpti
       actorResolvers: options.actorResolvers ?? [testUserResolver],
       ...(options.isShuttingDown ? { isShuttingDown: options.isShuttingDown } : {}),
       ...(options.readinessChecks ? { readinessChecks: options.readinessChecks } : {}),
+      ...(options.changeStreamHeartbeatMs === undefined ? {} : { changeStreamHeartbeatMs: options.changeStreamHeartbeatMs }),
+      ...(network ? { network } : {}),
     });
+    await network?.start();
     const ready = core;
     return {
       handle,
@@ -115,6 +129,7 @@ export async function startHarness(backend: StorageBackend, options: HarnessOpti
       },
       async close() {
         try {
+          await network?.stop();
           await app.close();
           await ready.close();
         } finally {
@@ -123,10 +138,16 @@ export async function startHarness(backend: StorageBackend, options: HarnessOpti
       },
     };
   } catch (err) {
+    await network?.stop().catch(() => undefined);
     await core?.close().catch(() => undefined);
     await handle.cleanup();
     throw err;
   }
+}
+
+/** The node network as `mycel serve` makes it from the config (src/node/assemble.ts), for harnesses that stand for a served node. */
+export function servedNetwork(core: NodeCore, config: Config): NetworkNode {
+  return new NetworkNode({ core, settings: { ...config.network, enableWebsocket: config.server.enableWebsocket }, registry: new Registry(), log: silentLog });
 }
 
 export const bearer = (token: string): Record<string, string> => ({ authorization: `Bearer ${token}` });

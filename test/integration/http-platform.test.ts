@@ -17,11 +17,17 @@ const ROUTES = [
   'GET /api/v1/session',
   'DELETE /api/v1/session',
   'POST /api/v1/nodes/session',
+  'GET /api/v1/nodes/link/events',
+  'POST /api/v1/nodes/link/{linkId}/messages',
   'GET /api/v1/nodes',
   'POST /api/v1/nodes',
   'GET /api/v1/nodes/{nodeId}',
   'PATCH /api/v1/nodes/{nodeId}',
   'DELETE /api/v1/nodes/{nodeId}',
+  'GET /api/v1/network/status',
+  'GET /api/v1/network/servers',
+  'POST /api/v1/network/servers',
+  'DELETE /api/v1/network/servers/{id}',
   'GET /api/v1/channels',
   'POST /api/v1/channels',
   'GET /api/v1/channels/{channelId}',
@@ -36,13 +42,31 @@ const ROUTES = [
   'POST /api/v1/links',
   'GET /api/v1/links/{linkId}',
   'DELETE /api/v1/links/{linkId}',
+  'PUT /api/v1/blobs',
+  'GET /api/v1/blobs/{uri}',
+  'GET /api/v1/blobs/{algo}/{hex}',
   'GET /api/v1/changes',
+  'GET /api/v1/changes/stream',
   'GET /api/v1/digest',
+  'POST /api/v1/compute/invitations',
+  'POST /api/v1/compute/join',
+  'POST /api/v1/compute/poll',
+  'POST /api/v1/compute/tasks/{taskId}/lease',
+  'POST /api/v1/compute/tasks/{taskId}/result',
+  'POST /api/v1/compute/tasks/{taskId}/failure',
+  'POST /api/v1/compute/jobs',
+  'GET /api/v1/compute/jobs/{jobId}',
+  'GET /api/v1/compute/jobs/{jobId}/result',
+  'GET /api/v1/compute/datasources',
   'GET /api/v1/openapi.json',
   'GET /healthz',
   'GET /readyz',
   'GET /metrics',
 ];
+/** Compute clients sign each request (Ed25519, docs/compute-queue.md): no session or bearer scheme applies. */
+const SIGNED_ROUTES = new Set(['POST /api/v1/compute/join', 'POST /api/v1/compute/poll', 'POST /api/v1/compute/tasks/{taskId}/lease', 'POST /api/v1/compute/tasks/{taskId}/result', 'POST /api/v1/compute/tasks/{taskId}/failure']);
+/** Workbenches send their project token as a bearer token, never a cookie. */
+const PROJECT_TOKEN_ROUTES = new Set(['POST /api/v1/compute/jobs', 'GET /api/v1/compute/jobs/{jobId}', 'GET /api/v1/compute/jobs/{jobId}/result', 'GET /api/v1/compute/datasources']);
 const PUBLIC_ROUTES = new Set(['GET /', 'GET /api/v1', 'GET /api/v1/node', 'POST /api/v1/session', 'POST /api/v1/nodes/session', 'GET /api/v1/openapi.json', 'GET /healthz', 'GET /readyz', 'GET /metrics']);
 
 interface Operation {
@@ -100,9 +124,18 @@ for (const backend of storageBackends) {
           assert.ok(op.operationId && !operationIds.has(op.operationId), `${key}: a unique operationId`);
           operationIds.add(op.operationId);
           const ok = Object.keys(op.responses).filter((s) => s.startsWith('2'));
-          assert.equal(ok.length, 1, `${key}: one success response`);
+          // Blobs: an upload is 201 new / 200 already stored; a read is 200 whole / 206 a range.
+          if (key.includes('/api/v1/blobs')) assert.equal(ok.length, 2, `${key}: two success responses`);
+          // A long poll: 200 with a task, 204 when none came within the heartbeat.
+          else if (key === 'POST /api/v1/compute/poll') assert.deepEqual(ok.sort(), ['200', '204'], `${key}: a task or none`);
+          else assert.equal(ok.length, 1, `${key}: one success response`);
           if (PUBLIC_ROUTES.has(key)) {
             assert.deepEqual(op.security, [], `${key} is public`);
+          } else if (SIGNED_ROUTES.has(key) || PROJECT_TOKEN_ROUTES.has(key)) {
+            assert.deepEqual(op.security, SIGNED_ROUTES.has(key) ? [] : [{ bearerAuth: [] }], `${key}: its own credential`);
+            for (const status of ['400', '401', '404', '500']) {
+              assert.deepEqual(op.responses[status]?.content?.['application/json']?.schema, { $ref: '#/components/schemas/Error' }, `${key}: ${status} documented`);
+            }
           } else {
             assert.deepEqual(op.security, [{ bearerAuth: [] }, { cookieAuth: [] }], `${key} needs a credential`);
             for (const status of ['400', '401', '403', '500']) {
@@ -110,9 +143,13 @@ for (const backend of storageBackends) {
             }
           }
           for (const param of op.parameters?.filter((p) => p.in === 'path') ?? []) {
+            // Server entries of the configuration are `config-N` (docs/network.md); every other id is a UUID.
+            if (key === 'DELETE /api/v1/network/servers/{id}') continue;
+            // Blobs are named by their hash.
+            if (key.includes('/api/v1/blobs/')) continue;
             assert.equal(param.schema.format, 'uuid', `${key}: path parameter ${param.name} is a UUID`);
           }
-          if (method === 'post' || method === 'patch') {
+          if (method === 'post' || method === 'patch' || method === 'put') {
             const hasBody = op.requestBody !== undefined;
             assert.ok(hasBody, `${key}: request body documented`);
           }

@@ -824,6 +824,213 @@ for (const backend of storageBackends) {
       });
     });
 
+    describe('node network', () => {
+      it('keeps a channel\'s origin name only when it differs from the local one', async () => {
+        const plain = channel();
+        const renamed = channel({ name: 'chat:general@0a1b2c3d', originName: 'chat:general' });
+        await s.transaction(async (tx) => {
+          await tx.insertChannel(plain);
+          await tx.insertChannel(renamed);
+        });
+        assert.deepEqual(await s.getChannel(plain.id), plain);
+        assert.equal('originName' in (await s.getChannel(plain.id))!, false);
+        assert.deepEqual(await s.getChannel(renamed.id), renamed);
+        assert.deepEqual(await s.getChannelByName('chat:general@0a1b2c3d'), renamed);
+        assert.equal(await s.getChannelByName('chat:general'), null, 'looked up by its local name only');
+        // An update leaves the names alone.
+        await s.transaction((tx) => tx.updateChannel({ ...renamed, description: 'new', updatedAt: T0 + 1 }));
+        assert.deepEqual(await s.getChannel(renamed.id), { ...renamed, description: 'new', updatedAt: T0 + 1 });
+        assert.deepEqual((await s.scanChannels(null, 10)).find((c) => c.id === renamed.id)?.originName, 'chat:general');
+      });
+
+      it('stores peer cursors in the transaction, replacing the previous one', async () => {
+        const peer = newId();
+        assert.equal(await s.getPeerCursor(peer), null);
+        await s.transaction((tx) => tx.setPeerCursor({ peerNodeId: peer, serial: 7, hash: 'a'.repeat(64) }, T0));
+        assert.deepEqual(await s.getPeerCursor(peer), { peerNodeId: peer, serial: 7, hash: 'a'.repeat(64) });
+        await assert.rejects(
+          s.transaction(async (tx) => {
+            await tx.setPeerCursor({ peerNodeId: peer, serial: 9, hash: 'b'.repeat(64) }, T0 + 1);
+            assert.equal((await tx.getPeerCursor(peer))?.serial, 9, 'the transaction reads its own cursor');
+            throw new Error('rolled back on purpose');
+          }),
+          /rolled back on purpose/,
+        );
+        assert.equal((await s.getPeerCursor(peer))?.serial, 7, 'a rolled back import leaves the cursor');
+        await s.transaction((tx) => tx.setPeerCursor({ peerNodeId: peer, serial: 2_000_000_000_123, hash: 'c'.repeat(64) }, T0 + 2));
+        assert.deepEqual(await s.getPeerCursor(peer), { peerNodeId: peer, serial: 2_000_000_000_123, hash: 'c'.repeat(64) });
+      });
+
+      it('records peers, keeping when each was first seen', async () => {
+        const [a, b] = [newId(), newId()].sort();
+        await s.transaction(async (tx) => {
+          await tx.upsertPeer({ nodeId: b!, name: 'bee', createdAt: T0 }, T0 + 10);
+          await tx.upsertPeer({ nodeId: a!, name: 'ay', createdAt: T0 }, T0 + 11);
+        });
+        await s.transaction((tx) => tx.upsertPeer({ nodeId: b!, name: 'bee 2', createdAt: T0 + 1 }, T0 + 20));
+        assert.deepEqual(await s.listPeers(), [
+          { nodeId: a!, name: 'ay', createdAt: T0, firstSeenAt: T0 + 11, lastSeenAt: T0 + 11 },
+          { nodeId: b!, name: 'bee 2', createdAt: T0 + 1, firstSeenAt: T0 + 10, lastSeenAt: T0 + 20 },
+        ]);
+      });
+
+      it('adds, lists and deletes network servers', async () => {
+        const one = { id: newId(), url: 'https://a.example', password: 'p1', role: 'child' as const, transport: 'auto' as const, createdAt: T0 };
+        const two = { id: newId(), url: 'http://127.0.0.1:1', password: 'p2', role: 'both' as const, transport: 'sse' as const, createdAt: T0 + 1 };
+        await s.transaction(async (tx) => {
+          await tx.insertNetworkServer(two);
+          await tx.insertNetworkServer(one);
+        });
+        assert.deepEqual(await s.listNetworkServers(), [one, two]);
+        await assert.rejects(s.transaction((tx) => tx.insertNetworkServer(one)), isCode('INTERNAL'));
+        assert.equal(await s.transaction((tx) => tx.deleteNetworkServer(one.id)), true);
+        assert.equal(await s.transaction((tx) => tx.deleteNetworkServer(one.id)), false);
+        assert.deepEqual(await s.listNetworkServers(), [two]);
+        const bad = { ...two, id: newId(), role: 'sibling' as unknown as 'child' };
+        await assert.rejects(s.transaction((tx) => tx.insertNetworkServer(bad)), isCode('INTERNAL'));
+      });
+
+      it('tells whether the log holds a change by origin', async () => {
+        const origin = newId();
+        await s.transaction(async (tx) => {
+          await append(tx, origin, 41);
+          await append(tx, NODE_ID);
+        });
+        assert.equal(await s.hasOriginChange(origin, 41), true);
+        assert.equal(await s.hasOriginChange(origin, 42), false);
+        assert.equal(await s.hasOriginChange(NODE_ID, 2), true);
+        assert.equal(await s.hasOriginChange(newId(), 41), false);
+        await s.transaction(async (tx) => {
+          await append(tx, origin, 42);
+          assert.equal(await tx.hasOriginChange(origin, 42), true, 'inside the transaction its own appends count');
+        });
+      });
+
+      it('tells which of several origin serials the log holds, in one call', async () => {
+        const origin = newId();
+        await s.transaction(async (tx) => {
+          await append(tx, origin, 7);
+          await append(tx, origin, 9);
+          await append(tx, NODE_ID);
+        });
+        assert.deepEqual(await s.heldOriginSerials(origin, [6, 7, 8, 9, 10]), new Set([7, 9]));
+        assert.deepEqual(await s.heldOriginSerials(origin, [9, 7, 9]), new Set([7, 9]), 'order and repeats do not matter');
+        assert.deepEqual(await s.heldOriginSerials(origin, []), new Set());
+        assert.deepEqual(await s.heldOriginSerials(newId(), [7, 9]), new Set(), 'another origin holds nothing');
+        const ownSerial = (await s.readChangeHead()).serial;
+        assert.deepEqual(await s.heldOriginSerials(NODE_ID, [ownSerial, ownSerial + 1]), new Set([ownSerial]));
+        const many = Array.from({ length: 5000 }, (_, i) => i + 1);
+        assert.deepEqual(await s.heldOriginSerials(origin, many), new Set([7, 9]), 'thousands of serials in one call');
+        await s.transaction(async (tx) => {
+          await append(tx, origin, 8);
+          assert.deepEqual(await tx.heldOriginSerials(origin, [7, 8, 10]), new Set([7, 8]), 'inside the transaction its own appends count');
+        });
+      });
+
+      it('onLogAdvance fires once per commit that appended, with the head serial', { timeout: 20_000 }, async () => {
+        const seen: number[] = [];
+        const off = s.onLogAdvance((serial) => seen.push(serial));
+        await s.transaction(async (tx) => {
+          await append(tx);
+          await append(tx);
+        });
+        await s.transaction((tx) => tx.insertChannel(channel())); // no append: no call
+        await assert.rejects(
+          s.transaction(async (tx) => {
+            await append(tx);
+            throw new Error('rolled back on purpose');
+          }),
+          /rolled back on purpose/,
+        );
+        const results = await s.transactionBatch([(tx) => append(tx), async () => Promise.reject(new Error('no')), (tx) => append(tx)]);
+        assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
+        await s.transactionBatch([async () => Promise.reject(new Error('nothing appended'))]);
+        await settle();
+        assert.deepEqual(seen, [2, 4]);
+        // A throwing listener does not stop the others nor fail the commit.
+        const other: number[] = [];
+        const offThrowing = s.onLogAdvance(() => {
+          throw new Error('listener fails');
+        });
+        const offOther = s.onLogAdvance((serial) => other.push(serial));
+        await s.transaction((tx) => append(tx));
+        off();
+        offThrowing();
+        await s.transaction((tx) => append(tx));
+        offOther();
+        await s.transaction((tx) => append(tx));
+        await settle();
+        assert.deepEqual(seen, [2, 4, 5]);
+        assert.deepEqual(other, [5, 6]);
+      });
+
+      if (backend.name === 'postgres') {
+        it('onLogAdvance hears the commits of another storage on the same database and schema, each head once and in order', { timeout: 30_000 }, async () => {
+          const other = h.open();
+          const unrelated = await backend.create();
+          try {
+            const here: number[] = [];
+            const there: number[] = [];
+            s.onLogAdvance((serial) => here.push(serial));
+            other.onLogAdvance((serial) => there.push(serial));
+            // Wait until both listen: a commit on each side is heard by the other.
+            const waitFor = async (list: number[], serial: number, what: string): Promise<void> => {
+              const deadline = Date.now() + 10_000;
+              while (!list.includes(serial)) {
+                if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (saw ${JSON.stringify(list)})`);
+                await new Promise((r) => setTimeout(r, 10));
+              }
+            };
+            await s.transaction((tx) => append(tx));
+            await waitFor(there, 1, 'the other storage to hear commit 1');
+            await other.transaction((tx) => append(tx));
+            await waitFor(here, 2, 'this storage to hear commit 2');
+            // Commits in another schema of the same database are not news here.
+            await unrelated.storage.transaction((tx) => append(tx));
+            for (let i = 0; i < 5; i++) await other.transaction((tx) => append(tx));
+            await s.transaction((tx) => append(tx));
+            await waitFor(here, 7, 'this storage to hear commit 7');
+            await waitFor(there, 8, 'the other storage to hear commit 8');
+            await new Promise((r) => setTimeout(r, 100));
+            // Each side reports increasing heads, each once: a notification overtaken by a later
+            // commit (the other side's 3–6 by this side's 8, say) is old news and not repeated.
+            const increasing = (list: number[]): boolean => list.every((v, i) => i === 0 || v > list[i - 1]!);
+            assert.ok(increasing(here), `here: ${JSON.stringify(here)}`);
+            assert.ok(increasing(there), `there: ${JSON.stringify(there)}`);
+            assert.equal(here.at(-1), 8);
+            assert.equal(there.at(-1), 8);
+          } finally {
+            await unrelated.cleanup();
+          }
+        });
+
+        it('onLogAdvance listens again after its connection is killed, and reports the head it missed', { timeout: 30_000 }, async () => {
+          const other = h.open();
+          const here: number[] = [];
+          s.onLogAdvance((serial) => here.push(serial));
+          const waitFor = async (pred: () => boolean, what: string): Promise<void> => {
+            const deadline = Date.now() + 15_000;
+            while (!pred()) {
+              if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (saw ${JSON.stringify(here)})`);
+              await new Promise((r) => setTimeout(r, 10));
+            }
+          };
+          await other.transaction((tx) => append(tx));
+          await waitFor(() => here.includes(1), 'commit 1');
+          // Kill the listening session from the server side, then commit while nobody listens.
+          const killed = await rawExec(h, 'SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE application_name = $1', [`mycel-listen ${h.schema!}`]);
+          assert.ok(killed.rowCount >= 1, 'the listening session was found');
+          await other.transaction(async (tx) => {
+            await append(tx);
+            await append(tx);
+          });
+          await waitFor(() => here.includes(3), 'the head after reconnecting');
+          await other.transaction((tx) => append(tx));
+          await waitFor(() => here.includes(4), 'commit 4 on the new connection');
+        });
+      }
+    });
+
     describe('lifecycle', () => {
       it('close() ends everything and later calls fail with STORAGE_UNAVAILABLE', async () => {
         const other = h.open();

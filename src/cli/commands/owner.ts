@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { addConfigFlags, configFromCommand, STORAGE_FLAGS } from '../options.js';
+import { passwordInputOf } from '../remote-target.js';
 
 /** `mycel owner …`: the node owner's password. */
 export function registerOwnerCommand(program: Command): void {
@@ -11,11 +12,12 @@ export function registerOwnerCommand(program: Command): void {
   addConfigFlags(setPassword, STORAGE_FLAGS);
   setPassword.addHelpText(
     'after',
-    '\nOn a terminal the passwords are asked for without echo. Otherwise they are read from standard input,\none per line: the current password (unless --recover, or none is set), then the new one.\nThe new password needs at least 8 characters. See docs/owner.md.',
+    '\nOn a terminal the passwords are asked for without echo. Otherwise (or with --password-stdin) they are read from standard input,\none per line: the current password (unless --recover, or none is set), then the new one.\nThe new password needs at least 8 characters. See docs/owner.md.',
   );
   setPassword.action(async (options: { recover?: boolean }, cmd: Command) => {
     const config = configFromCommand(cmd);
-    const [{ runSetOwnerPassword }, { stdinPasswordInput }] = await Promise.all([import('../owner-command.js'), import('../password-input.js')]);
-    await runSetOwnerPassword(config, { recover: options.recover === true, input: stdinPasswordInput() });
+    const { runSetOwnerPassword } = await import('../owner-command.js');
+    // The global --password-stdin reads them from standard input even on a terminal.
+    await runSetOwnerPassword(config, { recover: options.recover === true, input: passwordInputOf(cmd) });
   });
 }

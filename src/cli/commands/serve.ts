@@ -7,7 +7,7 @@ export function registerServeCommand(program: Command): void {
   const command = program
     .command('serve')
     .description('start the node: create it on first start, open its database, serve HTTP until SIGINT/SIGTERM');
-  addConfigFlags(command, ['server.port', 'server.host', 'node.dataDir', 'database.url', 'node.name', 'log.level']);
+  addConfigFlags(command, ['server.port', 'server.host', 'node.dataDir', 'blobs.dir', 'blobs.authGroup', 'database.url', 'node.name', 'log.level']);
   command.addHelpText('after', '\nLogs are JSON lines on stdout. Other settings: --config FILE, MYCEL_* variables (docs/config.md).');
   command.action(async (_options: unknown, cmd: Command) => {
     const config = configFromCommand(cmd);

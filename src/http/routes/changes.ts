@@ -12,19 +12,22 @@ const changesQuery = z.object({
 const changesPage = z.object({
   items: z.array(changeSchema),
   next: z.number().int().describe('The serial to ask for next (`from`); equals `from` when nothing new was returned'),
-  nextCursor: z.string().nullable().describe('`next` as a string when the page was full (more may follow), null when the log is read to its end'),
+  nextCursor: z.string().nullable().describe('`next` as a string when `limit` serials were read (more may follow), null when the log is read to its end'),
 });
 
-/** GET /api/v1/changes: the change log in serial order (owner only). */
+/**
+ * GET /api/v1/changes: the change log in serial order. The owner (and owner nodes) read all of
+ * it; an application user the changes of channels it may read (Operator.getChanges).
+ */
 export const changeRoutes: FastifyPluginAsyncZod<HttpContext> = async (app, { core }) => {
   app.get(
     '/api/v1/changes',
     {
-      config: { auth: 'owner' },
+      config: { auth: 'actor' },
       schema: {
         tags: ['changes'],
         operationId: 'listChanges',
-        summary: 'The change log from a serial (owner)',
+        summary: 'The change log from a serial (owner; a user: the changes of channels it may read)',
         security: SECURED,
         querystring: changesQuery,
         response: withErrors({ 200: changesPage }, AUTH_ERRORS),
@@ -32,8 +35,8 @@ export const changeRoutes: FastifyPluginAsyncZod<HttpContext> = async (app, { co
     },
     async (request) => {
       const limit = request.query.limit ?? LIMITS.pageSize.default;
-      const { changes, next } = await core.operator.getChanges(actorOf(request), { from: request.query.from, limit });
-      return { items: changes, next, nextCursor: changes.length === limit ? String(next) : null };
+      const { changes, next, full } = await core.operator.getChanges(actorOf(request), { from: request.query.from, limit });
+      return { items: changes, next, nextCursor: full ? String(next) : null };
     },
   );
 };

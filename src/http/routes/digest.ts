@@ -14,6 +14,10 @@ const digestBody = z.object({
   channels: kindDigest,
   posts: kindDigest,
   links: kindDigest,
+  computeProjects: kindDigest.optional().describe('Present only when the node holds compute projects'),
+  computeClients: kindDigest.optional().describe('Present only when the node holds compute clients'),
+  computeJobs: kindDigest.optional().describe('Present only when the node holds compute jobs'),
+  computeTasks: kindDigest.optional().describe('Present only when the node holds compute tasks'),
 });
 
 /** GET /api/v1/digest: the canonical digest of the replicated content (owner only). */

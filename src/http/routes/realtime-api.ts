@@ -179,7 +179,8 @@ export const realtimeApiRoutes: FastifyPluginAsync<RealtimeApiDeps> = async (app
     return sendJson(reply, 200, await api.batch(parsed.value));
   });
 
-  app.post<{ Params: { method: string } }>('/api/:method', routeOptions, async (request, reply) => {
+  // Method names are lower case and `_`: /api/v1 (the REST index) is left to the REST API.
+  app.post<{ Params: { method: string } }>('/api/:method(^[a-z_]+$)', routeOptions, async (request, reply) => {
     const { method } = request.params;
     if (!ServerApi.isMethod(method)) return sendApiError(reply, 404, ERRORS.methodNotFound.code, ERRORS.methodNotFound.message);
     const parsed = parseBody(request.body);

@@ -3,12 +3,16 @@ import { initial } from './001-initial.js';
 import { idempotencyKeys } from './002-idempotency-keys.js';
 import { clientNodePermissions } from './003-client-node-permissions.js';
 import { streamEvents } from './004-stream-events.js';
+import { network } from './005-network.js';
+import { blobs } from './006-blobs.js';
+import { compute } from './007-compute.js';
+import { computeResultBlobs } from './008-compute-result-blobs.js';
 import type { Migration } from './migration.js';
 
 export type { Migration } from './migration.js';
 
 /** Every migration, in the order it is applied; versions run 1, 2, 3… */
-export const MIGRATIONS: readonly Migration[] = [initial, idempotencyKeys, clientNodePermissions, streamEvents];
+export const MIGRATIONS: readonly Migration[] = [initial, idempotencyKeys, clientNodePermissions, streamEvents, network, blobs, compute, computeResultBlobs];
 
 /** The schema version this code expects. */
 export const CURRENT_SCHEMA_VERSION: number = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -1,8 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { MycelError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { CURRENT_SCHEMA_VERSION, pendingMigrations, SCHEMA_MIGRATIONS_DDL } from '../migrations/index.js';
+import { LogAdvanceListeners } from '../log-advance.js';
 import type { MigrationReport, Storage, TxWork } from '../storage.js';
+import { LogListener } from './log-listener.js';
 import { QueryReader, QueryTx, type ConstraintMappers, type MaybePromise } from '../query-tx.js';
 import { isConnectionError, PostgresQueries, toStorageError, type ConstraintMapper } from './postgres-queries.js';
 
@@ -60,8 +63,17 @@ const constraints: ConstraintMappers<ConstraintMapper> = {
 
 /** A write transaction on one checked-out client; only valid until its transaction ends. */
 class PostgresTx extends QueryTx<PostgresQueries, ConstraintMapper> {
-  constructor(client: pg.PoolClient) {
+  constructor(
+    client: pg.PoolClient,
+    private readonly senderId: string,
+  ) {
     super(new PostgresQueries(client), constraints);
+  }
+
+  /** Writes the moved head with a NOTIFY, so other instances on the database hear of the commit. */
+  override flushHead(): MaybePromise<void> {
+    const head = this.head.toWrite();
+    return head ? this.q.writeChangeHeadAndNotify(head, this.senderId) : undefined;
   }
 
   /** Takes the head lock now. Must run at the top level: a savepoint rollback would drop it. */
@@ -90,8 +102,15 @@ export class PostgresStorage extends QueryReader<PostgresQueries> implements Sto
   private readonly pool: pg.Pool;
   private readonly q: PostgresQueries;
   private readonly schema: string | undefined;
+  private readonly log: Logger | undefined;
   private closed = false;
   private closing: Promise<void> | null = null;
+  /** This storage's id in its change-log notifications. */
+  private readonly senderId = randomUUID();
+  private readonly logAdvance: LogAdvanceListeners;
+  private readonly listener: LogListener;
+  /** The highest serial reported to the listeners (or read when listening began). */
+  private reportedSerial = -1;
 
   constructor(options: PostgresStorageOptions) {
     super();
@@ -99,6 +118,7 @@ export class PostgresStorage extends QueryReader<PostgresQueries> implements Sto
       throw new MycelError('CONFIG_INVALID', { key: 'database.schema', reason: 'a schema name is lower-case letters, digits and _ (at most 63)' });
     }
     this.schema = options.schema;
+    this.log = options.log;
     this.pool = new pg.Pool({
       connectionString: options.url,
       max: options.poolSize ?? 10,
@@ -118,6 +138,61 @@ export class PostgresStorage extends QueryReader<PostgresQueries> implements Sto
       log?.warn({ err: err.message }, 'an idle PostgreSQL connection failed; the pool dropped it');
     });
     this.q = new PostgresQueries(this.pool);
+    this.logAdvance = new LogAdvanceListeners((err) => log?.error({ err }, 'a change-log listener failed'));
+    this.listener = new LogListener({
+      client: {
+        connectionString: options.url,
+        ...(options.schema === undefined ? {} : { options: `-c search_path=${options.schema}` }),
+        types: typeParsers,
+        // With the schema, so an operator (or a test) can tell the listeners of several nodes apart.
+        application_name: options.schema === undefined ? 'mycel-listen' : `mycel-listen ${options.schema}`,
+        connectionTimeoutMillis: 10_000,
+        keepAlive: true,
+      },
+      senderId: this.senderId,
+      onRemoteAdvance: (serial) => this.reportAdvance(serial),
+      onListening: () => void this.catchUpAfterListening(),
+      ...(log === undefined ? {} : { log }),
+    });
+  }
+
+  /**
+   * Reports a head only when it is past every head reported before: listeners hear an
+   * increasing sequence, each serial at most once. A notification that arrives after a later
+   * head was reported (its commit was overtaken by a local one, or by the read after listening)
+   * is old news: the listener re-reads from its own cursor anyway.
+   */
+  private reportAdvance(serial: number): void {
+    if (serial <= this.reportedSerial) return;
+    this.reportedSerial = serial;
+    this.logAdvance.emit(serial);
+  }
+
+  /**
+   * Once listening (first or again), reports the head if it is past what was reported: commits
+   * of other instances made while nothing listened are not missed.
+   */
+  private async catchUpAfterListening(): Promise<void> {
+    let head: number;
+    try {
+      head = (await this.q.readChangeHead()).serial;
+    } catch (err) {
+      // The database is unreachable again; the listener's connection fails too and comes back here.
+      this.log?.warn({ err: err instanceof Error ? err.message : err }, 'cannot read the change-log head after listening');
+      return;
+    }
+    // An empty log is nothing to report; otherwise the head read now is reported unless it was
+    // already (at worst one wake-up too many on the first listen).
+    if (head === 0 && this.reportedSerial < 0) this.reportedSerial = 0;
+    else this.reportAdvance(head);
+  }
+
+  onLogAdvance(listener: (serial: number) => void): () => void {
+    const remove = this.logAdvance.add(listener);
+    // Listening begins with a read of the head (catchUpAfterListening), so a commit made after
+    // this call, even before the LISTEN is in place, is reported: never a lost wake-up.
+    if (!this.closed) this.listener.start();
+    return remove;
   }
 
   protected override async run<T>(fn: (q: PostgresQueries) => MaybePromise<T>): Promise<T> {
@@ -228,7 +303,7 @@ export class PostgresStorage extends QueryReader<PostgresQueries> implements Sto
     return this.withClient(async (client, markClean) => {
       markClean(false);
       await client.query('BEGIN');
-      const tx = new PostgresTx(client);
+      const tx = new PostgresTx(client, this.senderId);
       if (lockHead) await tx.lockHeadAtTop();
       let result: T;
       try {
@@ -240,8 +315,10 @@ export class PostgresStorage extends QueryReader<PostgresQueries> implements Sto
         throw err;
       }
       tx.end();
+      const moved = tx.head.toWrite();
       await this.commit(client, tx);
       markClean(true);
+      if (moved) this.reportAdvance(moved.serial);
       return result;
     });
   }
@@ -268,7 +345,7 @@ export class PostgresStorage extends QueryReader<PostgresQueries> implements Sto
     if (this.closing) return this.closing;
     this.closed = true;
     // end() waits for checked-out clients to be released, so running transactions finish first.
-    this.closing = this.pool.end();
+    this.closing = Promise.all([this.listener.stop(), this.pool.end()]).then(() => undefined);
     return this.closing;
   }
 }

@@ -1,5 +1,7 @@
 import Database from 'better-sqlite3';
 import { MycelError } from '../../errors.js';
+import type { Logger } from '../../log.js';
+import { LogAdvanceListeners } from '../log-advance.js';
 import { CURRENT_SCHEMA_VERSION, pendingMigrations, SCHEMA_MIGRATIONS_DDL } from '../migrations/index.js';
 import type { MigrationReport, Storage, TxWork } from '../storage.js';
 import { QueryReader, QueryTx, type ConstraintMappers, type MaybePromise } from '../query-tx.js';
@@ -10,6 +12,8 @@ export interface SqliteStorageOptions {
   path: string;
   /** How long a write transaction waits for another connection's write lock before failing (ms). */
   busyTimeoutMs?: number;
+  /** Where a failing onLogAdvance listener is reported. */
+  log?: Logger;
 }
 
 const noop = (): void => {};
@@ -87,12 +91,15 @@ export class SqliteStorage extends QueryReader<SqliteQueries> implements Storage
   private closed = false;
   private closing: Promise<void> | null = null;
   private readonly busyTimeout: number;
+  private readonly logAdvance: LogAdvanceListeners;
 
   constructor(options: SqliteStorageOptions) {
     super();
     const memory = options.path === ':memory:';
     const busyTimeout = options.busyTimeoutMs ?? 5000;
     this.busyTimeout = busyTimeout;
+    const log = options.log;
+    this.logAdvance = new LogAdvanceListeners((err) => log?.error({ err }, 'a change-log listener failed'));
     let writeConnection: Database.Database | null = null;
     let reader: Database.Database | null = null;
     try {
@@ -269,6 +276,7 @@ export class SqliteStorage extends QueryReader<SqliteQueries> implements Storage
    * nothing is acknowledged that is not durable.
    */
   private commit(tx?: SqliteTx): void {
+    const moved = tx?.head.toWrite() ?? null;
     try {
       if (tx?.failed) throw abortedError();
       tx?.flushHead();
@@ -277,6 +285,12 @@ export class SqliteStorage extends QueryReader<SqliteQueries> implements Storage
       this.rollbackAfter(err);
       throw toStorageError(err);
     }
+    // One process serves a data directory (data-dir-lock.ts), so this process sees every append.
+    if (moved) this.logAdvance.emit(moved.serial);
+  }
+
+  onLogAdvance(listener: (serial: number) => void): () => void {
+    return this.logAdvance.add(listener);
   }
 
   /** Rolls back after `cause`; if even that fails the connection is unusable, and says so. */

@@ -1,0 +1,185 @@
+// Blob store and fetch over loopback against their limits, on one file (1 GiB by default):
+//   store:  PUT /api/v1/blobs to a real `mycel serve` vs the hashing limit (sha256 + sha1 in one
+//           pass over the same file, in Node, no network, no disk writes);
+//   fetch:  GET /api/v1/blobs/sha256/<hex> vs a bare node:http server streaming the same file
+//           (no auth, no hashing; a process of its own, _lib/bare-file-server.ts, reading the
+//           file in the store's chunk size) to the same undici client;
+// and per phase the server's peak RSS growth (VmHWM reset before each phase) and the CPU time
+// of the server (all threads, its main thread, system time) and of the client.
+// Usage: npm run bench -- blobs [--mb N] [--bare-read BYTES] [--cpu-prof DIR]   (or MYCEL_BENCH_BLOB_MB=N)
+// --cpu-prof DIR: V8 profiles of the server and the bare server (bench/_lib/cpuprofile-top.ts); not for reporting numbers.
+import { createCipheriv, createHash } from 'node:crypto';
+import { createReadStream, createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { finished } from 'node:stream/promises';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import { request } from 'undici';
+import { IO_CHUNK_BYTES } from '../src/blobs/fs-blob-store.js';
+import { startMycel } from '../test/helpers/process.js';
+import { cpuTimes } from './_lib/proc-stats.js';
+
+const { values } = parseArgs({ options: { mb: { type: 'string', default: process.env.MYCEL_BENCH_BLOB_MB ?? '1024' }, 'cpu-prof': { type: 'string' }, 'bare-read': { type: 'string' } } });
+const CPU_PROF = values['cpu-prof'];
+const SIZE = Number(values.mb) * 1024 * 1024;
+const MB = 1024 * 1024;
+const PASSWORD = 'bench-blobs-pw';
+/** The client's read size for the upload body (the same file, the same reads, for every PUT). */
+const CLIENT_READ = 256 * 1024;
+/** The bare server reads the file in the store's chunk size (same reads; `--bare-read N` to try others). */
+const BARE_HWM = Number(values['bare-read'] ?? IO_CHUNK_BYTES);
+
+function memoryOf(pid: number): { rss: number; peak: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)![1]) * 1024;
+  return { rss: kb('VmRSS'), peak: kb('VmHWM') };
+}
+
+/** Resets VmHWM so the next reading is the peak of what follows (Linux clear_refs 5). */
+function resetPeak(pid: number): void {
+  writeFileSync(`/proc/${pid}/clear_refs`, '5');
+}
+
+/** A file of SIZE pseudo-random bytes: an AES-256-CTR keystream with a fixed key (incompressible, the same every run, ~1 s a GiB to make). */
+async function makeFile(path: string): Promise<void> {
+  const out = createWriteStream(path);
+  const cipher = createCipheriv('aes-256-ctr', createHash('sha256').update('bench-blobs').digest(), Buffer.alloc(16));
+  const zeros = Buffer.alloc(MB);
+  for (let written = 0; written < SIZE; written += MB) {
+    const n = Math.min(MB, SIZE - written);
+    if (!out.write(cipher.update(zeros.subarray(0, n)))) await new Promise<void>((r) => out.once('drain', () => r()));
+  }
+  out.end();
+  await finished(out);
+}
+
+/** The hashing limit: both digests in one pass over the file, as the store computes them. */
+async function hashLimit(path: string): Promise<{ secs: number; sha256: string }> {
+  const t0 = performance.now();
+  const a = createHash('sha256');
+  const b = createHash('sha1');
+  for await (const c of createReadStream(path, { highWaterMark: CLIENT_READ })) {
+    a.update(c as Buffer);
+    b.update(c as Buffer);
+  }
+  const sha256 = a.digest('hex');
+  b.digest('hex');
+  return { secs: (performance.now() - t0) / 1000, sha256 };
+}
+
+/** Reads a whole response body, counting bytes. */
+async function drain(url: string, headers: Record<string, string> = {}): Promise<{ bytes: number }> {
+  const res = await request(url, { headers, bodyTimeout: 600_000, headersTimeout: 600_000 });
+  if (res.statusCode !== 200) throw new Error(`GET ${url}: ${res.statusCode} ${await res.body.text()}`);
+  let bytes = 0;
+  for await (const c of res.body) bytes += (c as Buffer).length;
+  return { bytes };
+}
+
+/** CPU ms of a process: its main thread (tid = pid) and all its threads, user and system. */
+function cpuOf(pid: number): { main: number; all: number; sys: number } {
+  const all = cpuTimes(pid);
+  const main = cpuTimes(pid, pid);
+  return { main: main.user + main.sys, all: all.user + all.sys, sys: all.sys };
+}
+
+interface Phase {
+  secs: number;
+  /** CPU seconds of the server process (all threads; its main thread; system time) and of this process (the client). */
+  serverCpu: number;
+  serverMain: number;
+  serverSys: number;
+  clientCpu: number;
+  /** Peak RSS growth of the server over the phase, bytes. */
+  peakGrowth: number;
+}
+
+/** Runs `work` against the server `pid`, measuring wall time, both sides' CPU and the server's peak RSS growth. */
+async function phase(pid: number, work: () => Promise<void>): Promise<Phase> {
+  const before = memoryOf(pid);
+  resetPeak(pid);
+  const server0 = cpuOf(pid);
+  const client0 = process.cpuUsage();
+  const t0 = performance.now();
+  await work();
+  const secs = (performance.now() - t0) / 1000;
+  const client = process.cpuUsage(client0);
+  const server = cpuOf(pid);
+  return { secs, serverCpu: (server.all - server0.all) / 1000, serverMain: (server.main - server0.main) / 1000, serverSys: (server.sys - server0.sys) / 1000, clientCpu: (client.user + client.system) / 1e6, peakGrowth: memoryOf(pid).peak - before.rss };
+}
+
+/** The bare file server (bare-file-server.ts) as a child process, like `mycel serve`. */
+async function startBare(file: string): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, [...nodeArgs('bare'), '--import', 'tsx', join(import.meta.dirname, '_lib', 'bare-file-server.ts'), file, String(BARE_HWM)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
+  return { child, url: `http://127.0.0.1:${(JSON.parse(line) as { port: number }).port}/` };
+}
+
+function nodeArgs(name: string): string[] {
+  return CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`, `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`] : [];
+}
+
+const rate = (secs: number): string => `${(SIZE / MB / secs).toFixed(0)} MB/s`;
+const mb = (bytes: number): string => `${(bytes / MB).toFixed(1)} MB`;
+const cpu = (p: Phase): string => `cpu: server ${p.serverCpu.toFixed(2)} s (main thread ${p.serverMain.toFixed(2)}, system ${p.serverSys.toFixed(2)}), client ${p.clientCpu.toFixed(2)} s`;
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'mycel-bench-blobs-'));
+  const file = join(dir, 'input.bin');
+  const config = join(dir, 'mycel.yaml');
+  writeFileSync(config, ['node:', `  dataDir: ${JSON.stringify(join(dir, 'data'))}`, 'owner:', `  password: ${PASSWORD}`, 'server:', '  requestTimeoutMs: 3600000', 'blobs:', `  maxUploadBytes: ${SIZE + 1}`, ''].join('\n'));
+  const node = await startMycel({}, ['--config', config], 30_000, nodeArgs('mycel'));
+  let bare: { child: ChildProcess; url: string } | undefined;
+  try {
+    console.log(`blobs bench: ${mb(SIZE)} file, node ${process.version}, load ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
+    await makeFile(file);
+    bare = await startBare(file);
+    // Warm the page cache so every reader starts equal.
+    await hashLimit(file);
+    const limit = await hashLimit(file);
+
+    const login = await request(`${node.url}/api/v1/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ password: PASSWORD }) });
+    const token = ((await login.body.json()) as { token: string }).token;
+    const pid = node.child.pid!;
+    const base = memoryOf(pid);
+
+    const store = await phase(pid, async () => {
+      const put = await request(`${node.url}/api/v1/blobs`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/octet-stream', 'content-length': String(SIZE) },
+        body: createReadStream(file, { highWaterMark: CLIENT_READ }),
+        headersTimeout: 600_000,
+        bodyTimeout: 600_000,
+      });
+      const stored = (await put.body.json()) as { sha256: string };
+      if (put.statusCode !== 201 || stored.sha256 !== `sha256://${limit.sha256}`) throw new Error(`PUT: ${put.statusCode} ${JSON.stringify(stored)}`);
+    });
+
+    const fetch = await phase(pid, async () => {
+      const { bytes } = await drain(`${node.url}/api/v1/blobs/sha256/${limit.sha256}`, { authorization: `Bearer ${token}` });
+      if (bytes !== SIZE) throw new Error(`GET: ${bytes} bytes`);
+    });
+
+    const bareFetch = await phase(bare.child.pid!, async () => {
+      const { bytes } = await drain(bare!.url);
+      if (bytes !== SIZE) throw new Error(`bare GET: ${bytes} bytes`);
+    });
+
+    console.log('');
+    console.log(`(client reads ${CLIENT_READ / 1024} KiB; bare server reads ${BARE_HWM / 1024} KiB)`);
+    console.log(`hash limit (sha256+sha1, one pass)  ${limit.secs.toFixed(2)} s  ${rate(limit.secs)}`);
+    console.log(`store  PUT /api/v1/blobs            ${store.secs.toFixed(2)} s  ${rate(store.secs)}   ${(limit.secs / store.secs).toFixed(2)} of the hash limit   server peak RSS growth ${mb(store.peakGrowth)}   ${cpu(store)}`);
+    console.log(`bare http server streaming the file ${bareFetch.secs.toFixed(2)} s  ${rate(bareFetch.secs)}   ${cpu(bareFetch)}`);
+    console.log(`fetch  GET /api/v1/blobs/sha256/…   ${fetch.secs.toFixed(2)} s  ${rate(fetch.secs)}   ${(bareFetch.secs / fetch.secs).toFixed(2)} of the bare server   server peak RSS growth ${mb(fetch.peakGrowth)}   ${cpu(fetch)}`);
+    console.log(`server RSS at start ${mb(base.rss)}`);
+  } finally {
+    bare?.child.stdin!.end();
+    await node.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
