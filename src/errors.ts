@@ -46,6 +46,7 @@ export const ERROR_CODES = {
   COMPUTE_CLIENT_EXISTS: { status: 409, message: 'A compute client with this public key has joined already' },
   JOB_NO_CLIENTS: { status: 409, message: 'No compute client serves this datasource for the project' },
   LEASE_NOT_HELD: { status: 409, message: 'The client does not hold the current lease of the task' },
+  TASK_NOT_LEASABLE: { status: 409, message: 'The task cannot be leased now' },
   TASK_ATTEMPTS_EXHAUSTED: { status: 409, message: 'The task was leased as often as its job allows' },
   ROUND_NOT_COMPLETE: { status: 409, message: 'The round still has tasks that are not done or failed' },
   JOB_ROUND_MISMATCH: { status: 409, message: 'The job is not at this round' },

@@ -24,6 +24,8 @@ import type { Logger } from '../log.js';
 import type { ComputeJob, ComputeTask } from '../model/compute.js';
 import type { ComputeQueue, LeasedTask, TaskOutcome } from '../domain/compute-queue.js';
 import type { ComputeProjects } from '../domain/compute-projects.js';
+import type { SignedRequest } from '../domain/compute-clients.js';
+import type { ChangeRef } from '../domain/forwarded-writes.js';
 import type { StorageReader } from '../storage/storage.js';
 import { firstRound, mergeRound, DEFAULT_K, type JobResult, type RoundState } from './coordinator.js';
 import { parsePlan } from './plan.js';
@@ -83,36 +85,46 @@ export class ComputeService {
     return job;
   }
 
+  // A client's operations. `proof` is its signed request as it arrived: on a task of another
+  // node's job the queue sends it to the job's origin, which checks it (relayed-task-op.ts).
+
   /** A client's next task (long poll up to `timeoutMs`), or null. */
-  async pollTask(clientId: string, timeoutMs: number, signal?: AbortSignal): Promise<LeasedTask | null> {
+  async pollTask(clientId: string, timeoutMs: number, signal?: AbortSignal, proof?: SignedRequest): Promise<LeasedTask | null> {
     const metrics = this.options.metrics;
     metrics?.pollsWaiting.inc();
     try {
-      return await this.options.queue.pollTask(clientId, { timeoutMs, ...(signal ? { signal } : {}) });
+      return await this.options.queue.pollTask(clientId, { timeoutMs, ...(signal ? { signal } : {}), ...(proof ? { proof } : {}) });
     } finally {
       metrics?.pollsWaiting.dec();
     }
   }
 
+  /** Leases one given task of the client (a lease relayed by a replica; ComputeQueue.leaseTask). */
+  leaseTask(clientId: string, taskId: string, proof?: SignedRequest): Promise<LeasedTask> {
+    return this.options.queue.leaseTask(clientId, taskId, proof);
+  }
+
   /** Extends a running task's lease (ComputeQueue.renewLease). */
-  renewLease(clientId: string, taskId: string, leaseId: string): Promise<{ leaseExpiresAt: number }> {
-    return this.options.queue.renewLease(clientId, taskId, leaseId);
+  renewLease(clientId: string, taskId: string, leaseId: string, proof?: SignedRequest): Promise<{ leaseExpiresAt: number; change: ChangeRef | null }> {
+    return this.options.queue.renewLease(clientId, taskId, leaseId, proof);
   }
 
-  /** Gives back a lease that never reached its client (see ComputeQueue.returnLease). */
-  async returnLease(leased: LeasedTask): Promise<void> {
-    if (await this.options.queue.returnLease(leased.task.clientId, leased.task.id, leased.leaseId)) this.options.metrics?.leasesReturned.inc();
+  /** Gives back a lease that never reached its client (see ComputeQueue.returnLease); the change that did, or null. */
+  async returnLease(clientId: string, taskId: string, leaseId: string, proof?: SignedRequest): Promise<ChangeRef | null> {
+    const change = await this.options.queue.returnLeaseTraced(clientId, taskId, leaseId, proof);
+    if (change) this.options.metrics?.leasesReturned.inc();
+    return change;
   }
 
-  async completeTask(clientId: string, taskId: string, leaseId: string, output: unknown): Promise<TaskOutcome> {
-    const outcome = await this.options.queue.completeTask(clientId, taskId, leaseId, output);
-    if (outcome.roundComplete) await this.advanceAfterReport(outcome);
+  async completeTask(clientId: string, taskId: string, leaseId: string, output: unknown, proof?: SignedRequest): Promise<TaskOutcome> {
+    const outcome = await this.options.queue.completeTask(clientId, taskId, leaseId, output, proof);
+    if (outcome.roundComplete && outcome.local) await this.advanceAfterReport(outcome);
     return outcome;
   }
 
-  async failTask(clientId: string, taskId: string, leaseId: string, error: unknown): Promise<TaskOutcome> {
-    const outcome = await this.options.queue.failTask(clientId, taskId, leaseId, error);
-    if (outcome.roundComplete) await this.advanceAfterReport(outcome);
+  async failTask(clientId: string, taskId: string, leaseId: string, error: unknown, proof?: SignedRequest): Promise<TaskOutcome> {
+    const outcome = await this.options.queue.failTask(clientId, taskId, leaseId, error, proof);
+    if (outcome.roundComplete && outcome.local) await this.advanceAfterReport(outcome);
     return outcome;
   }
 

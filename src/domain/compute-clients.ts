@@ -162,7 +162,8 @@ export class ComputeClients {
   }
 
   /** The client a signed request comes from; the SIGNATURE_* codes when it does not verify. */
-  async authenticate(request: SignedRequest): Promise<ComputeClient> {
+  /** `nonceScope`: see VerifyInput (a relayed lease: its nonce once per task). */
+  async authenticate(request: SignedRequest, nonceScope?: string): Promise<ComputeClient> {
     const values = readSignatureHeaders(request.headers);
     if (!values) throw new MycelError('SIGNATURE_INVALID', { reason: 'the signature headers are missing or malformed' });
     const client = await this.storage.getComputeClient(values.clientId);
@@ -173,6 +174,7 @@ export class ComputeClients {
       values,
       now: this.clock(),
       nonces: this.nonces,
+      ...(nonceScope === undefined ? {} : { nonceScope }),
     });
     if (!outcome.ok) {
       const details = outcome.code === 'SIGNATURE_EXPIRED' ? { reason: outcome.reason, skewSeconds: this.nonces.skewMs / 1000 } : { reason: outcome.reason };

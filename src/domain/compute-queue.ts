@@ -3,13 +3,16 @@ import { newId } from '../lib/ids.js';
 import { FINISHED_JOB_STATUSES, type ComputeJob, type ComputeJobStatus, type ComputeProject, type ComputeTask } from '../model/compute.js';
 import type { Change, Page } from '../model/content.js';
 import type { Storage, StorageReader } from '../storage/storage.js';
-import { authorOf, hasOwnerRights, type Actor } from './actor.js';
+import { SIGNATURE_HEADERS } from '../lib/signed-request.js';
+import { authorOf, hasOwnerRights, SYSTEM, type Actor } from './actor.js';
 import type { CommitHook } from './commit-hook.js';
 import { checkComputeName, checkComputeValue, DEFAULT_COMPUTE_VALUE_BYTES } from './compute-limits.js';
+import type { SignedRequest } from './compute-clients.js';
 import type { ComputeProjects } from './compute-projects.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 import { checkLimit } from './validation.js';
-import type { UnitOfWork, Writer } from './writer.js';
+import { FORWARDED_OP_VERSION, type ChangeRef, type ComputeTaskAction, type ComputeTaskAnswer, type ComputeTaskOp, type ForwardResult, type RemoteWrites } from './forwarded-writes.js';
+import { lastChangeRef, type UnitOfWork, type Writer } from './writer.js';
 
 /**
  * The compute queue (docs/compute.md "Node side"): jobs, their rounds of tasks, and leases,
@@ -34,8 +37,12 @@ import type { UnitOfWork, Writer } from './writer.js';
  *   (LEASE_NOT_HELD otherwise): after expiry the old holder's result is refused, even before
  *   the task is leased again. A client's failure is final (its error is kept on the task and,
  *   when the job ends, in the job's error, naming the client).
- * - Jobs and tasks have one writer, the job's origin node; elsewhere operations on a job are
- *   refused with JOB_NOT_LOCAL (the network forwards them to the origin: not wired yet).
+ * - Jobs and tasks have one writer, the job's origin node. A node holding a replica of another
+ *   node's job forwards a client's lease, return, renewal, result and failure to the origin
+ *   (RemoteWrites, as forwarded writes), with the client's signed request, which the origin
+ *   checks itself (src/compute/relayed-task-op.ts), and answers once the origin's change is
+ *   imported here. Without the network, or without the client's request (an in-process call),
+ *   such an operation is refused with JOB_NOT_LOCAL; advancing a job is the origin's alone.
  * - Several instances on one PostgreSQL database share the queue: every write unit holds the
  *   change-log head lock, which serialises leases across instances, and the claim reads with
  *   FOR UPDATE SKIP LOCKED besides. On SQLite the one writer serialises.
@@ -66,13 +73,19 @@ export interface LeasedTask {
   task: ComputeTask;
   leaseId: string;
   leaseExpiresAt: number;
+  /** The change that recorded the lease (at the job's origin). */
+  change: ChangeRef | null;
   job: { id: string; projectId: string; projectName: string; plan: unknown; round: number; datasource: string; leaseSeconds: number };
 }
 
 export interface TaskOutcome {
   task: ComputeTask;
-  /** Every task of the job's current round is done or failed: the caller merges and advances. */
+  /** Every task of the job's current round is done or failed: the job's origin merges and advances. */
   roundComplete: boolean;
+  /** False when the job is another node's: the report went to its origin, which merges the round. */
+  local: boolean;
+  /** The change that recorded the report (at the job's origin). */
+  change: ChangeRef | null;
 }
 
 export type AdvanceJob =
@@ -114,6 +127,8 @@ const MAX_WAKE_READ = 1000;
 const LAST_SEEN_RESOLUTION_MS = 60_000;
 /** Most tasks one lease call fails for exhausted attempts before it answers. */
 const MAX_EXHAUSTED_PER_LEASE = 1000;
+/** After the origin refused a lease (or could not be reached), a poll looks again no sooner than this, unless a commit wakes it. */
+const REMOTE_LEASE_RETRY_MS = 500;
 
 function invalid(field: string, reason: string): MycelError {
   return new MycelError('VALIDATION_FAILED', { field, reason }, `${field}: ${reason}`);
@@ -144,6 +159,7 @@ export class ComputeQueue {
   /** The highest serial whose changes were looked at for wake-ups. */
   private seenSerial = 0;
   private readonly unsubscribe: Array<() => void> = [];
+  private remote: RemoteWrites | null = null;
 
   constructor(
     private readonly storage: StorageReader & Partial<Pick<Storage, 'onLogAdvance'>>,
@@ -157,6 +173,11 @@ export class ComputeQueue {
     this.clock = options.clock ?? Date.now;
     this.unsubscribe.push(hook.on((changes) => this.wakeFor(changes)));
     if (this.storage.onLogAdvance) this.unsubscribe.push(this.storage.onLogAdvance((serial) => void this.onLogAdvance(serial)));
+  }
+
+  /** The network's forwarding, for operations on other nodes' jobs (null: refused with JOB_NOT_LOCAL). */
+  setRemoteWrites(remote: RemoteWrites | null): void {
+    this.remote = remote;
   }
 
   /** Stops listening to commits (waiting polls still end at their timeout). */
@@ -357,9 +378,18 @@ export class ComputeQueue {
   /**
    * Leases the client's oldest leasable task (queued, or its lease expired) with a fresh lease;
    * null when it has none. Tasks past their attempts fail on the way (TASK_ATTEMPTS_EXHAUSTED).
+   * When that task is of another node's job, the lease is taken at the job's origin with the
+   * client's signed poll (`proof`): refusals and an unreachable origin are thrown.
    */
-  async leaseNextTask(clientId: string): Promise<LeasedTask | null> {
-    return this.writer.run(async (unit) => {
+  async leaseNextTask(clientId: string, proof?: SignedRequest): Promise<LeasedTask | null> {
+    const next = await this.leaseNext(clientId, proof);
+    if (next instanceof MycelError) throw next;
+    return next;
+  }
+
+  /** leaseNextTask, answering the origin's refusal (or NOT_CONNECTED_TO_ORIGIN, FORWARD_TIMEOUT…) instead of throwing it. */
+  private async leaseNext(clientId: string, proof: SignedRequest | undefined): Promise<LeasedTask | MycelError | null> {
+    const found = await this.writer.run(async (unit): Promise<LeasedTask | { taskId: string; originNodeId: string } | null> => {
       if (!(await unit.tx.getComputeClient(clientId))) throw new MycelError('COMPUTE_CLIENT_NOT_FOUND', { clientId });
       await unit.tx.touchComputeClient(clientId, unit.now);
       for (let i = 0; i <= MAX_EXHAUSTED_PER_LEASE; i++) {
@@ -367,44 +397,125 @@ export class ComputeQueue {
         if (!task) return null;
         const job = (await unit.tx.getComputeJob(task.jobId))!;
         // A replica's copy of another node's job is that node's to lease.
-        if (job.originNodeId !== unit.nodeId) return null;
-        if (task.attempts >= job.maxAttempts) {
-          const failed: ComputeTask = {
-            ...task,
-            status: 'failed',
-            leaseExpiresAt: null,
-            error: { code: 'TASK_ATTEMPTS_EXHAUSTED', message: `the task's lease expired ${task.attempts} times`, attempts: task.attempts },
-            updatedAt: unit.now,
-          };
-          await unit.tx.updateComputeTask(failed);
-          await unit.append('compute.task.failed', { task: failed });
-          continue;
-        }
-        const leased: ComputeTask = {
-          ...task,
-          status: 'leased',
-          leaseId: newId(),
-          leaseExpiresAt: unit.now + job.leaseSeconds * 1000,
-          attempts: task.attempts + 1,
-          updatedAt: unit.now,
-        };
-        await unit.tx.updateComputeTask(leased);
-        await unit.append('compute.task.leased', { task: leased });
-        if (job.status === 'queued') {
-          const running: ComputeJob = { ...job, status: 'running', updatedAt: unit.now };
-          await unit.tx.updateComputeJob(running);
-          await unit.append('compute.job.updated', { job: running });
-        }
-        const project = await this.projectOf(unit.tx, job);
-        return {
-          task: leased,
-          leaseId: leased.leaseId!,
-          leaseExpiresAt: leased.leaseExpiresAt!,
-          job: { id: job.id, projectId: job.projectId, projectName: project.name, plan: job.plan, round: job.round, datasource: job.datasource, leaseSeconds: job.leaseSeconds },
-        };
+        if (job.originNodeId !== unit.nodeId) return { taskId: task.id, originNodeId: job.originNodeId };
+        const leased = await this.leaseClaimed(unit, task, job);
+        if (leased) return leased;
       }
       return null;
     });
+    if (found === null || 'leaseId' in found) return found;
+    if (!proof || !this.remote) return null;
+    try {
+      return await this.leaseAtOrigin(found.originNodeId, clientId, found.taskId, proof);
+    } catch (err) {
+      if (err instanceof MycelError) return err;
+      throw err;
+    }
+  }
+
+  /**
+   * Leases one given task of the client (a lease forwarded from a replica): TASK_NOT_LEASABLE
+   * when it is not the client's or not leasable now (leased, finished, or past its attempts, which
+   * fails it). Another node's job: forwarded on to its origin with `proof`.
+   */
+  async leaseTask(clientId: string, taskId: string, proof?: SignedRequest): Promise<LeasedTask> {
+    const origin = await this.remoteOrigin(taskId, proof);
+    if (origin) return this.leaseAtOrigin(origin, clientId, taskId, proof!);
+    const leased = await this.writer.run(async (unit) => {
+      const task = await unit.tx.getComputeTask(taskId);
+      const leasable = task !== null && task.clientId === clientId && (task.status === 'queued' || (task.status === 'leased' && task.leaseExpiresAt !== null && task.leaseExpiresAt <= unit.now));
+      if (!leasable) return { refused: task === null || task.clientId !== clientId ? 'not a task of this client' : `the task is ${task.status}` };
+      await unit.tx.touchComputeClient(clientId, unit.now);
+      const job = await this.localJob(unit.tx, task.jobId);
+      return (await this.leaseClaimed(unit, task, job)) ?? { refused: 'the task had used all its attempts: it failed' };
+    });
+    if ('refused' in leased) throw new MycelError('TASK_NOT_LEASABLE', { taskId, reason: leased.refused });
+    return leased;
+  }
+
+  /** Leases a leasable task of a local job, or fails it when its attempts are used up (null). */
+  private async leaseClaimed(unit: UnitOfWork, task: ComputeTask, job: ComputeJob): Promise<LeasedTask | null> {
+    if (task.attempts >= job.maxAttempts) {
+      const failed: ComputeTask = {
+        ...task,
+        status: 'failed',
+        leaseExpiresAt: null,
+        error: { code: 'TASK_ATTEMPTS_EXHAUSTED', message: `the task's lease expired ${task.attempts} times`, attempts: task.attempts },
+        updatedAt: unit.now,
+      };
+      await unit.tx.updateComputeTask(failed);
+      await unit.append('compute.task.failed', { task: failed });
+      return null;
+    }
+    const leased: ComputeTask = {
+      ...task,
+      status: 'leased',
+      leaseId: newId(),
+      leaseExpiresAt: unit.now + job.leaseSeconds * 1000,
+      attempts: task.attempts + 1,
+      updatedAt: unit.now,
+    };
+    await unit.tx.updateComputeTask(leased);
+    await unit.append('compute.task.leased', { task: leased });
+    if (job.status === 'queued') {
+      const running: ComputeJob = { ...job, status: 'running', updatedAt: unit.now };
+      await unit.tx.updateComputeJob(running);
+      await unit.append('compute.job.updated', { job: running });
+    }
+    const project = await this.projectOf(unit.tx, job);
+    return {
+      task: leased,
+      leaseId: leased.leaseId!,
+      leaseExpiresAt: leased.leaseExpiresAt!,
+      change: lastChangeRef(unit),
+      job: { id: job.id, projectId: job.projectId, projectName: project.name, plan: job.plan, round: job.round, datasource: job.datasource, leaseSeconds: job.leaseSeconds },
+    };
+  }
+
+  /** Takes the lease at the job's origin; answers with this node's copy of the task and job, imported before `forward` resolved. */
+  private async leaseAtOrigin(originNodeId: string, clientId: string, taskId: string, proof: SignedRequest): Promise<LeasedTask> {
+    const result = await this.forwardTaskOp(originNodeId, 'lease', taskId, proof);
+    const answer = taskAnswer(result);
+    const task = await this.storage.getComputeTask(taskId);
+    const job = task ? await this.storage.getComputeJob(task.jobId) : null;
+    if (!task || !job || task.clientId !== clientId || answer.leaseId === undefined || answer.leaseExpiresAt === undefined) {
+      throw new MycelError('INTERNAL', { reason: `the origin's lease of task ${taskId} is not here after its import` });
+    }
+    const project = await this.projectOf(this.storage, job);
+    return {
+      // A later change of the origin may have been imported with it: the lease is the origin's answer.
+      task: { ...task, status: 'leased', leaseId: answer.leaseId, leaseExpiresAt: answer.leaseExpiresAt },
+      leaseId: answer.leaseId,
+      leaseExpiresAt: answer.leaseExpiresAt,
+      change: result.change,
+      job: { id: job.id, projectId: job.projectId, projectName: project.name, plan: job.plan, round: task.round, datasource: job.datasource, leaseSeconds: job.leaseSeconds },
+    };
+  }
+
+  /** The origin of the task's job when that is another node and the operation can go there (the network and the client's request are at hand); else null: the local path decides. */
+  private async remoteOrigin(taskId: string, proof: SignedRequest | undefined): Promise<string | null> {
+    if (!proof || !this.remote) return null;
+    const task = await this.storage.getComputeTask(taskId);
+    const job = task ? await this.storage.getComputeJob(task.jobId) : null;
+    return job && job.originNodeId !== this.nodeId ? job.originNodeId : null;
+  }
+
+  /** Sends the client's operation on a task to the job's origin (over the node network). */
+  private forwardTaskOp(originNodeId: string, action: ComputeTaskAction, taskId: string, proof: SignedRequest, leaseId?: string): Promise<ForwardResult> {
+    const headers: Record<string, string> = {};
+    for (const name of Object.values(SIGNATURE_HEADERS)) {
+      const value = proof.headers[name];
+      if (typeof value === 'string') headers[name] = value;
+    }
+    const op: ComputeTaskOp = {
+      v: FORWARDED_OP_VERSION,
+      type: 'compute.task',
+      action,
+      taskId,
+      ...(leaseId === undefined ? {} : { leaseId }),
+      request: { method: proof.method, path: proof.path, body: typeof proof.body === 'string' ? proof.body : Buffer.from(proof.body).toString('utf8'), headers },
+    };
+    return this.remote!.forward(originNodeId, op, SYSTEM);
   }
 
   /**
@@ -412,15 +523,22 @@ export class ComputeQueue {
    * answer went out): the task is leasable again at once and the attempt does not count. False
    * when the lease is no longer the task's current one.
    */
-  async returnLease(clientId: string, taskId: string, leaseId: string): Promise<boolean> {
+  async returnLease(clientId: string, taskId: string, leaseId: string, proof?: SignedRequest): Promise<boolean> {
+    return (await this.returnLeaseTraced(clientId, taskId, leaseId, proof)) !== null;
+  }
+
+  /** returnLease, answering the change that gave the lease back (null: nothing to give back). */
+  async returnLeaseTraced(clientId: string, taskId: string, leaseId: string, proof?: SignedRequest): Promise<ChangeRef | null> {
+    const origin = await this.remoteOrigin(taskId, proof);
+    if (origin) return (await this.forwardTaskOp(origin, 'return', taskId, proof!, leaseId)).change;
     const returned = await this.writer.run(async (unit) => {
       const task = await unit.tx.getComputeTask(taskId);
-      if (!task || task.clientId !== clientId || task.status !== 'leased' || task.leaseId !== leaseId) return false;
-      if (task.leaseExpiresAt === null || task.leaseExpiresAt <= unit.now) return false;
+      if (!task || task.clientId !== clientId || task.status !== 'leased' || task.leaseId !== leaseId) return null;
+      if (task.leaseExpiresAt === null || task.leaseExpiresAt <= unit.now) return null;
       const back: ComputeTask = { ...task, leaseExpiresAt: unit.now, attempts: Math.max(0, task.attempts - 1), updatedAt: unit.now };
       await unit.tx.updateComputeTask(back);
       await unit.append('compute.task.leased', { task: back });
-      return true;
+      return lastChangeRef(unit);
     });
     if (returned) this.wake(clientId);
     return returned;
@@ -431,13 +549,20 @@ export class ComputeQueue {
    * from now (the client renews while a task runs, so a task longer than a lease is not taken
    * from it). LEASE_NOT_HELD when the lease expired or is not the task's current one.
    */
-  async renewLease(clientId: string, taskId: string, leaseId: string): Promise<{ leaseExpiresAt: number }> {
+  async renewLease(clientId: string, taskId: string, leaseId: string, proof?: SignedRequest): Promise<{ leaseExpiresAt: number; change: ChangeRef | null }> {
+    const origin = await this.remoteOrigin(taskId, proof);
+    if (origin) {
+      const result = await this.forwardTaskOp(origin, 'renew', taskId, proof!);
+      const { leaseExpiresAt } = taskAnswer(result);
+      if (leaseExpiresAt === undefined) throw new MycelError('INTERNAL', { reason: 'the origin answered a renewal without its expiry' });
+      return { leaseExpiresAt, change: result.change };
+    }
     return this.writer.run(async (unit) => {
       const { task, job } = await this.heldTask(unit, clientId, taskId, leaseId);
       const renewed: ComputeTask = { ...task, leaseExpiresAt: unit.now + job.leaseSeconds * 1000, updatedAt: unit.now };
       await unit.tx.updateComputeTask(renewed);
       await unit.append('compute.task.leased', { task: renewed });
-      return { leaseExpiresAt: renewed.leaseExpiresAt! };
+      return { leaseExpiresAt: renewed.leaseExpiresAt!, change: lastChangeRef(unit) };
     });
   }
 
@@ -452,31 +577,40 @@ export class ComputeQueue {
   }
 
   /** Completes a task the client holds the current lease of. */
-  completeTask(clientId: string, taskId: string, leaseId: string, output: unknown): Promise<TaskOutcome> {
+  completeTask(clientId: string, taskId: string, leaseId: string, output: unknown, proof?: SignedRequest): Promise<TaskOutcome> {
     const value = checkComputeValue('output', output, this.maxValueBytes);
-    return this.finishTask(clientId, taskId, leaseId, (task, now) => ({ ...task, status: 'done', output: value, leaseExpiresAt: null, updatedAt: now }), 'compute.task.completed');
+    return this.finishTask(clientId, taskId, leaseId, (task, now) => ({ ...task, status: 'done', output: value, leaseExpiresAt: null, updatedAt: now }), 'compute.task.completed', proof);
   }
 
   /** Fails a task the client holds the current lease of, with its error (final: not retried). */
-  failTask(clientId: string, taskId: string, leaseId: string, error: unknown): Promise<TaskOutcome> {
+  failTask(clientId: string, taskId: string, leaseId: string, error: unknown, proof?: SignedRequest): Promise<TaskOutcome> {
     const value = checkComputeValue('error', error, this.maxValueBytes);
-    return this.finishTask(clientId, taskId, leaseId, (task, now) => ({ ...task, status: 'failed', error: value, leaseExpiresAt: null, updatedAt: now }), 'compute.task.failed');
+    return this.finishTask(clientId, taskId, leaseId, (task, now) => ({ ...task, status: 'failed', error: value, leaseExpiresAt: null, updatedAt: now }), 'compute.task.failed', proof);
   }
 
-  private finishTask(
+  private async finishTask(
     clientId: string,
     taskId: string,
     leaseId: string,
     change: (task: ComputeTask, now: number) => ComputeTask,
     type: 'compute.task.completed' | 'compute.task.failed',
+    proof: SignedRequest | undefined,
   ): Promise<TaskOutcome> {
+    const origin = await this.remoteOrigin(taskId, proof);
+    if (origin) {
+      const result = await this.forwardTaskOp(origin, type === 'compute.task.completed' ? 'complete' : 'fail', taskId, proof!);
+      const answer = taskAnswer(result);
+      const task = await this.storage.getComputeTask(taskId);
+      if (!task) throw new MycelError('INTERNAL', { reason: `task ${taskId} is not here after the import of its report` });
+      return { task, roundComplete: answer.roundComplete === true, local: false, change: result.change };
+    }
     return this.writer.run(async (unit) => {
       const { task, job } = await this.heldTask(unit, clientId, taskId, leaseId);
       const written = change(task, unit.now);
       await unit.tx.updateComputeTask(written);
       await unit.append(type, { task: written });
       const round = (await unit.tx.listComputeTasks(job.id)).filter((t) => t.round === written.round);
-      return { task: written, roundComplete: written.round === job.round && round.every((t) => ROUND_DONE.has(t.status)) };
+      return { task: written, roundComplete: written.round === job.round && round.every((t) => ROUND_DONE.has(t.status)), local: true, change: lastChangeRef(unit) };
     });
   }
 
@@ -504,7 +638,7 @@ export class ComputeQueue {
    * soon as a task is there; null on timeout or abort. Records the client's last-seen time
    * (at most once a minute: a write per heartbeat would be a write per client per heartbeat).
    */
-  async pollTask(clientId: string, options: { timeoutMs: number; signal?: AbortSignal }): Promise<LeasedTask | null> {
+  async pollTask(clientId: string, options: { timeoutMs: number; signal?: AbortSignal; proof?: SignedRequest }): Promise<LeasedTask | null> {
     // The wait is measured on the monotonic clock; `clock` (wall time) decides lease expiry.
     const end = performance.now() + Math.max(0, options.timeoutMs);
     const client = await this.storage.getComputeClient(clientId);
@@ -515,13 +649,18 @@ export class ComputeQueue {
     for (;;) {
       const wait = this.arm(clientId);
       try {
+        // The origin of another node's job refused the lease (this copy lags it) or is out of
+        // reach: look again after a pause or the next commit that brings the client a task.
+        let refused = false;
         if (await this.storage.findLeasableComputeTask(clientId, this.clock())) {
-          const leased = await this.leaseNextTask(clientId);
-          if (leased) return leased;
+          const next = await this.leaseNext(clientId, options.proof);
+          if (next instanceof MycelError) refused = true;
+          else if (next) return next;
         }
         const remaining = end - performance.now();
         if (remaining <= 0 || options.signal?.aborted) return null;
-        await wait.until(await this.wakeDeadline(clientId, remaining), options.signal);
+        const deadline = await this.wakeDeadline(clientId, remaining);
+        await wait.until(refused ? Math.min(remaining, Math.max(deadline, REMOTE_LEASE_RETRY_MS)) : deadline, options.signal);
       } finally {
         wait.disarm();
       }
@@ -669,4 +808,9 @@ export class ComputeQueue {
     if (!hasOwnerRights(access.actor)) throw new MycelError('FORBIDDEN', { action: 'compute.jobs', actor: authorOf(access.actor) });
     return null;
   }
+}
+
+/** The task answer of a compute op's forward result (the origin's side: src/compute/relayed-task-op.ts). */
+function taskAnswer(result: ForwardResult): ComputeTaskAnswer {
+  return (result.entity ?? { id: '' }) as ComputeTaskAnswer;
 }

@@ -43,7 +43,11 @@ export type ForwardedOp = z.infer<typeof forwardedOpSchema>;
 
 /** Checks an op that arrived from another node; VALIDATION_FAILED (field `op`) names the first problem. */
 export function parseForwardedOp(value: unknown): ForwardedOp {
-  const parsed = forwardedOpSchema.safeParse(value);
+  return parseWith(forwardedOpSchema, value);
+}
+
+function parseWith<T>(schema: z.ZodType<T>, value: unknown): T {
+  const parsed = schema.safeParse(value);
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0];
   const path = issue ? ['op', ...issue.path.map(String)].join('.') : 'op';
@@ -57,6 +61,56 @@ export interface ChangeRef {
   originSerial: number;
 }
 
+/**
+ * An operation of a compute client on a task of a job whose origin is another node (lease,
+ * return of a lease never delivered, renewal, result, failure; docs/compute-queue.md
+ * "Replication"). It carries the client's signed HTTP request as it arrived (its signature
+ * headers only), so the origin checks the client's own signature over the exact bytes and
+ * reads the operation from them: a node that relays it cannot act as the client or change
+ * what it said. `taskId` and `leaseId` of a lease or its return are the relaying node's choice
+ * (the signed request is the client's poll); the origin leases only a task of that client.
+ */
+export const COMPUTE_TASK_ACTIONS = ['lease', 'return', 'renew', 'complete', 'fail'] as const;
+export type ComputeTaskAction = (typeof COMPUTE_TASK_ACTIONS)[number];
+
+/** The largest signed body relayed: a task's output or error is bounded at 1 MiB of JSON, its envelope a little more. */
+export const MAX_RELAYED_BODY_CHARS = 2 * 1024 * 1024;
+
+const computeTaskOpSchema = z.strictObject({
+  v: z.literal(FORWARDED_OP_VERSION),
+  type: z.literal('compute.task'),
+  action: z.enum(COMPUTE_TASK_ACTIONS),
+  taskId: id,
+  leaseId: z.string().min(1).max(64).optional(),
+  request: z.strictObject({
+    method: z.string().min(1).max(16),
+    path: z.string().min(1).max(2048),
+    body: z.string().max(MAX_RELAYED_BODY_CHARS),
+    headers: z.record(z.string().max(64), z.string().max(1024)).refine((h) => Object.keys(h).length <= 8, 'at most 8 headers'),
+  }),
+});
+
+export type ComputeTaskOp = z.infer<typeof computeTaskOpSchema>;
+
+/** Whether a forwarded op is a compute client's (it runs in the compute service, not the Operator). */
+export function isComputeTaskOp(value: unknown): boolean {
+  return value !== null && typeof value === 'object' && (value as { type?: unknown }).type === 'compute.task';
+}
+
+/** Checks a compute op that arrived from another node; VALIDATION_FAILED (field `op`) names the first problem. */
+export function parseComputeTaskOp(value: unknown): ComputeTaskOp {
+  return parseWith(computeTaskOpSchema, value);
+}
+
+/** What a compute op left at the origin: the task's id and what the client is answered. */
+export interface ComputeTaskAnswer {
+  id: string;
+  status?: string;
+  roundComplete?: boolean;
+  leaseId?: string;
+  leaseExpiresAt?: number;
+}
+
 /** What an op committed at its origin. */
 export interface ForwardResult {
   /**
@@ -65,8 +119,8 @@ export interface ForwardResult {
    * caller waits for.
    */
   change: ChangeRef | null;
-  /** The post or channel as the origin left it; null after a channel's deletion. */
-  entity: Post | Channel | null;
+  /** The post or channel as the origin left it (a compute op: the task's answer); null after a channel's deletion. */
+  entity: Post | Channel | ComputeTaskAnswer | null;
 }
 
 const forwardResultSchema = z.object({
@@ -91,5 +145,5 @@ export function parseForwardResult(value: unknown): ForwardResult {
  * `actor` is who asked here; the origin sees this node as the actor.
  */
 export interface RemoteWrites {
-  forward(originNodeId: string, op: ForwardedOp, actor: Actor): Promise<ForwardResult>;
+  forward(originNodeId: string, op: ForwardedOp | ComputeTaskOp, actor: Actor): Promise<ForwardResult>;
 }

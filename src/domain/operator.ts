@@ -20,7 +20,7 @@ import {
   checkMeta,
   parseChannelName,
 } from './validation.js';
-import type { UnitOfWork, Writer } from './writer.js';
+import { lastChangeRef, type UnitOfWork, type Writer } from './writer.js';
 import { BlobRecords, type BlobInfo, type StoredBlobInput } from './blobs.js';
 import type { BlobPin, BlobRecord } from '../model/content.js';
 
@@ -54,11 +54,6 @@ interface Traced<T> {
 
 /** Inside a write: either done here, or the entity belongs to another node and the op goes there. */
 type Local<T> = { local: true; value: T; change: ChangeRef | null } | { local: false; originNodeId: string };
-
-function lastChange(unit: UnitOfWork): ChangeRef | null {
-  const last = unit.changes[unit.changes.length - 1];
-  return last ? { originNodeId: last.originNodeId, originSerial: last.originSerial } : null;
-}
 
 export interface ListOptions {
   cursor?: string;
@@ -149,7 +144,7 @@ export class Operator {
       const updated: Channel = { ...channel, description: description ?? channel.description, updatedAt: unit.now };
       await unit.tx.updateChannel(updated);
       await unit.append('channel.updated', { channel: replicatedChannel(updated) });
-      return { local: true, value: updated, change: lastChange(unit) };
+      return { local: true, value: updated, change: lastChangeRef(unit) };
     });
     if (done.local) return done;
     const result = await this.forward(done.originNodeId, { v: 1, type: 'channel.update', channelId: id, ...(description === undefined ? {} : { description }) }, actor);
@@ -168,7 +163,7 @@ export class Operator {
       if (channel.originNodeId !== unit.nodeId) return { local: false, originNodeId: channel.originNodeId };
       await unit.tx.deleteChannel(id);
       await unit.append('channel.deleted', { id: channel.id, name: replicatedName(channel) });
-      return { local: true, value: null, change: lastChange(unit) };
+      return { local: true, value: null, change: lastChangeRef(unit) };
     });
     if (done.local) return done;
     const result = await this.forward(done.originNodeId, { v: 1, type: 'channel.delete', channelId: id }, actor);
@@ -272,7 +267,7 @@ export class Operator {
         await unit.tx.insertIdempotencyKey(channel.id, idempotencyKey, post.id);
         await unit.append('post.created', { post, channelName: replicatedName(channel), idempotencyKey });
       }
-      const change = lastChange(unit);
+      const change = lastChangeRef(unit);
       const offset = await unit.appendStreamEvent(channel.name, post, input.publisher ?? null);
       return { local: true, value: { post, offset }, change };
     });
@@ -303,7 +298,7 @@ export class Operator {
       const edited: Post = { ...post, body: body ?? post.body, meta: meta ?? post.meta, edited: true, updatedAt: unit.now };
       await unit.tx.updatePost(edited);
       await unit.append('post.edited', { post: edited });
-      const change = lastChange(unit);
+      const change = lastChangeRef(unit);
       await unit.appendStreamEvent(await this.channelName(unit, post), edited);
       return { local: true, value: edited, change };
     });
@@ -327,7 +322,7 @@ export class Operator {
       const tombstone: Post = { ...post, body: '', meta: {}, blobRefs: [], deleted: true, updatedAt: unit.now };
       await unit.tx.updatePost(tombstone);
       await unit.append('post.deleted', { post: tombstone });
-      const change = lastChange(unit);
+      const change = lastChangeRef(unit);
       await unit.appendStreamEvent(await this.channelName(unit, post), tombstone);
       return { local: true, value: tombstone, change };
     });

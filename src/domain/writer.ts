@@ -4,6 +4,12 @@ import { sealChange } from './changelog.js';
 import type { CommitHook, CommittedStreamEvent } from './commit-hook.js';
 import type { Change, ChangeDraft } from '../model/content.js';
 
+/** The last change a unit appended, by origin (what a forwarded write's caller waits to import); null when it appended none. */
+export function lastChangeRef(unit: UnitOfWork): { originNodeId: string; originSerial: number } | null {
+  const last = unit.changes[unit.changes.length - 1];
+  return last ? { originNodeId: last.originNodeId, originSerial: last.originSerial } : null;
+}
+
 /** What one operation sees while it writes: the transaction and the change log. */
 export class UnitOfWork {
   readonly changes: Change[] = [];

@@ -203,6 +203,8 @@ export interface VerifyInput {
   now: number;
   /** Shared across requests: replays are found here. */
   nonces: NonceWindow;
+  /** The nonce is admitted once per scope (a poll relayed for several tasks: once per task); absent: once. */
+  nonceScope?: string;
 }
 
 /**
@@ -211,7 +213,7 @@ export interface VerifyInput {
  * (SIGNATURE_REPLAYED). The nonce is recorded only once the signature verifies, so forged
  * requests cannot fill the window.
  */
-export function verifyRequest({ publicKey, parts, values, now, nonces }: VerifyInput): VerifyOutcome {
+export function verifyRequest({ publicKey, parts, values, now, nonces, nonceScope }: VerifyInput): VerifyOutcome {
   if (values.clientId !== parts.clientId) return { ok: false, code: 'SIGNATURE_INVALID', reason: 'the client id differs from the signed one' };
   if (Math.abs(now - values.timestamp) > nonces.skewMs) {
     return { ok: false, code: 'SIGNATURE_EXPIRED', reason: `the request time is more than ${Math.round(nonces.skewMs / 1000)} s from the node's clock` };
@@ -224,7 +226,7 @@ export function verifyRequest({ publicKey, parts, values, now, nonces }: VerifyI
     valid = false;
   }
   if (!valid) return { ok: false, code: 'SIGNATURE_INVALID', reason: 'the signature does not verify' };
-  const admitted = nonces.admit(values.clientId, values.nonce, values.timestamp, now);
+  const admitted = nonces.admit(values.clientId, nonceScope === undefined ? values.nonce : `${values.nonce}\n${nonceScope}`, values.timestamp, now);
   if (admitted === 'replayed') return { ok: false, code: 'SIGNATURE_REPLAYED', reason: 'the nonce was used within the window' };
   if (admitted === 'full') return { ok: false, code: 'SIGNATURE_REPLAYED', reason: 'too many requests within the window to remember their nonces' };
   return { ok: true };

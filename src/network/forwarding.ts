@@ -18,7 +18,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import type { Actor } from '../domain/actor.js';
-import { parseForwardResult, type ForwardedOp, type ForwardResult, type RemoteWrites } from '../domain/forwarded-writes.js';
+import { parseForwardResult, type ComputeTaskOp, type ForwardedOp, type ForwardResult, type RemoteWrites } from '../domain/forwarded-writes.js';
 import { ERROR_CODES, isMycelError, MycelError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { LinkChannel, LinkMessageHandler } from './link.js';
@@ -84,7 +84,7 @@ export class Forwarding implements RemoteWrites, LinkMessageHandler {
 
   // ---- child side ----
 
-  forward(originNodeId: string, op: ForwardedOp, _actor: Actor): Promise<ForwardResult> {
+  forward(originNodeId: string, op: ForwardedOp | ComputeTaskOp, _actor: Actor): Promise<ForwardResult> {
     if (this.#pending.size >= this.#deps.maxPending) return Promise.reject(new MycelError('FORWARD_QUEUE_FULL', { limit: this.#deps.maxPending }));
     const link = this.#route(originNodeId);
     if (!link) return Promise.reject(new MycelError('NOT_CONNECTED_TO_ORIGIN', { originNodeId }));

@@ -13,9 +13,11 @@ import { resolveDataDir, type Config } from '../config/index.js';
 import { resolveBlobsDir } from '../config/load.js';
 import { ComputeClientLoop, loadClientState } from '../compute/compute-client.js';
 import { ComputeService } from '../compute/compute-service.js';
+import { runRelayedTaskOp } from '../compute/relayed-task-op.js';
 import { ComputeMetrics } from '../compute/metrics.js';
 import { OWNER, SYSTEM, type Actor } from '../domain/actor.js';
 import { MAX_RESULT_BLOB_BYTES } from '../domain/compute-limits.js';
+import { isComputeTaskOp } from '../domain/forwarded-writes.js';
 import { openNodeCore, type NodeCore } from '../domain/node-core.js';
 import { buildHttpApp } from '../http/app.js';
 import { clientTokenResolver } from '../http/auth.js';
@@ -162,10 +164,12 @@ export async function startNode(config: Config, log: Logger = createLogger({ lev
     registry: metrics,
     log: log.child({ module: 'network' }),
   });
-  // Writes to other nodes' channels and posts go to their origin over the network's links.
+  // Writes to other nodes' channels and posts, and compute clients' operations on other nodes'
+  // jobs, go to their origin over the network's links; here they run as a peer relayed them.
   const forwarding = new Forwarding({
     links: network,
-    executeForwarded: (nodeId, op) => core.operator.executeForwarded(nodeId, op),
+    // `compute` is assigned below, before the network starts.
+    executeForwarded: (nodeId, op) => (isComputeTaskOp(op) ? runRelayedTaskOp(compute, core.compute.clients, op) : core.operator.executeForwarded(nodeId, op)),
     storage: core.storage,
     timeoutMs: config.network.forwardTimeoutMs,
     maxPending: config.network.maxPendingForwards,
@@ -173,6 +177,7 @@ export async function startNode(config: Config, log: Logger = createLogger({ lev
   });
   network.registerHandler(forwarding);
   core.operator.setRemoteWrites(forwarding);
+  core.compute.queue.setRemoteWrites(forwarding);
   const blobsDir = resolveBlobsDir(config);
   const blobs = new FsBlobStore(blobsDir, group === null ? {} : { group: group.gid });
   let clientTokens: ClientTokens | null = null;

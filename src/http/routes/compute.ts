@@ -17,7 +17,9 @@ import { Readable } from 'node:stream';
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { leaseRenewalBody, taskFailureBody, taskResultBody } from '../../compute/client-requests.js';
 import type { ComputeService } from '../../compute/compute-service.js';
+import type { SignedRequest } from '../../domain/compute-clients.js';
 import { MAX_INVITATION_TTL_SECONDS } from '../../domain/compute-clients.js';
 import { MycelError } from '../../errors.js';
 import type { HttpContext } from '../context.js';
@@ -33,9 +35,6 @@ const PLAN_BODY_LIMIT = 1024 * 1024;
 
 const timeMs = z.number().int().describe('Milliseconds since the Unix epoch (UTC)');
 const anyJson = z.unknown();
-const taskError = z
-  .object({ code: z.string().min(1).max(64), message: z.string().max(2000), details: z.unknown().optional() })
-  .describe('The typed error the task ended with (code, message, details)');
 
 const jobSchema = z
   .object({
@@ -133,10 +132,14 @@ export const computeRoutes: FastifyPluginAsyncZod<ComputeRouteOptions> = async (
     if (!compute) throw new MycelError('COMPUTE_NOT_ENABLED', { reason: `this node does not run federated compute (compute.mode is ${config.compute.mode}; node or standalone serves it)` });
     return compute;
   };
-  /** The client a signed request comes from (SIGNATURE_* otherwise). */
+  /**
+   * The client a signed request comes from (SIGNATURE_* otherwise), and the request as it
+   * arrived: on a task of another node's job it goes to the job's origin, which checks it too.
+   */
   const signedClient = async (request: FastifyRequest) => {
     service();
-    return core.compute.clients.authenticate({ method: request.method, path: request.url, body: rawBodies.get(request) ?? '', headers: request.headers });
+    const proof: SignedRequest = { method: request.method, path: request.url, body: rawBodies.get(request) ?? '', headers: request.headers };
+    return { client: await core.compute.clients.authenticate(proof), proof };
   };
 
   app.post(
@@ -210,7 +213,7 @@ export const computeRoutes: FastifyPluginAsyncZod<ComputeRouteOptions> = async (
       },
     },
     async (request, reply) => {
-      const client = await signedClient(request);
+      const { client, proof } = await signedClient(request);
       // The wait ends early when the client goes away: the response closes before it is sent
       // (the request's own 'close' fires as soon as its body is read), or the client's end of the
       // connection is shut (a killed process: the full close comes a loop turn later).
@@ -221,11 +224,11 @@ export const computeRoutes: FastifyPluginAsyncZod<ComputeRouteOptions> = async (
       socket?.once('end', onClose);
       if (socket?.readableEnded || socket?.destroyed) abort.abort();
       try {
-        const leased = await service().pollTask(client.id, config.compute.heartbeatSeconds * 1000, abort.signal);
+        const leased = await service().pollTask(client.id, config.compute.heartbeatSeconds * 1000, abort.signal, proof);
         if (!leased) return reply.code(204).send(null);
         if (abort.signal.aborted) {
           // Leased as the connection closed: nobody will run it under this lease.
-          await service().returnLease(leased);
+          await service().returnLease(client.id, leased.task.id, leased.leaseId, proof);
           return reply.code(204).send(null);
         }
         const t = leased.task;
@@ -254,13 +257,14 @@ export const computeRoutes: FastifyPluginAsyncZod<ComputeRouteOptions> = async (
         summary: 'A client extends the lease of a task it is still running by the lease length from now (signed; the current, unexpired lease only)',
         security: PUBLIC,
         params: taskIdParams,
-        body: z.object({ leaseId: z.string().min(1).max(64) }),
+        body: leaseRenewalBody,
         response: withErrors({ 200: z.object({ leaseExpiresAt: timeMs }).register(apiSchemas, { id: 'ComputeLeaseRenewed' }) }, [400, 401, 404, 409, 500, 503]),
       },
     },
     async (request) => {
-      const client = await signedClient(request);
-      return service().renewLease(client.id, request.params.taskId, request.body.leaseId);
+      const { client, proof } = await signedClient(request);
+      const { leaseExpiresAt } = await service().renewLease(client.id, request.params.taskId, request.body.leaseId, proof);
+      return { leaseExpiresAt };
     },
   );
 
@@ -275,13 +279,13 @@ export const computeRoutes: FastifyPluginAsyncZod<ComputeRouteOptions> = async (
         summary: 'A client sends a task\'s output (signed; the current lease only)',
         security: PUBLIC,
         params: taskIdParams,
-        body: z.object({ leaseId: z.string().min(1).max(64), output: anyJson }),
+        body: taskResultBody,
         response: withErrors({ 200: outcomeSchema }, [400, 401, 404, 409, 413, 500, 503]),
       },
     },
     async (request) => {
-      const client = await signedClient(request);
-      const outcome = await service().completeTask(client.id, request.params.taskId, request.body.leaseId, request.body.output);
+      const { client, proof } = await signedClient(request);
+      const outcome = await service().completeTask(client.id, request.params.taskId, request.body.leaseId, request.body.output, proof);
       return { status: outcome.task.status, roundComplete: outcome.roundComplete };
     },
   );
@@ -297,13 +301,13 @@ export const computeRoutes: FastifyPluginAsyncZod<ComputeRouteOptions> = async (
         summary: 'A client reports a task\'s typed error (signed; the current lease only); the failure is final',
         security: PUBLIC,
         params: taskIdParams,
-        body: z.object({ leaseId: z.string().min(1).max(64), error: taskError }),
+        body: taskFailureBody,
         response: withErrors({ 200: outcomeSchema }, [400, 401, 404, 409, 413, 500, 503]),
       },
     },
     async (request) => {
-      const client = await signedClient(request);
-      const outcome = await service().failTask(client.id, request.params.taskId, request.body.leaseId, request.body.error);
+      const { client, proof } = await signedClient(request);
+      const outcome = await service().failTask(client.id, request.params.taskId, request.body.leaseId, request.body.error, proof);
       return { status: outcome.task.status, roundComplete: outcome.roundComplete };
     },
   );
