@@ -7,7 +7,10 @@
  *                mode 0600); the client joins compute.join.url with compute.join.invitation,
  *                its binding proofs and its datasources' schemas (describeDatasource); the
  *                client id and the projects each datasource is bound to join the same file.
- *   later starts: the file is read; no invitation is needed.
+ *   later starts: the file is read; no invitation is needed. When compute.join.url names
+ *                another node than the last one, the client asks it (GET /api/v1/compute/client,
+ *                signed) whether it knows this client (another node of the same network does:
+ *                it relays to the jobs' origin) and moves there; otherwise it joins it.
  *   then:        long polls (POST /api/v1/compute/poll, signed); each task runs in the
  *                TaskRunner (worker thread, time limit) on its datasource, after checking the
  *                task's project is one the datasource is bound to; the output or the typed
@@ -104,7 +107,8 @@ export class ComputeClientLoop {
   /** Loads or makes the keys, joins when not joined yet (typed errors: a bad invitation stops the start), then polls in the background. */
   async start(): Promise<void> {
     this.state = await loadClientState(this.options.dataDir);
-    if (!this.state.clientId || this.state.url !== this.options.url) await this.joinWithBackoff();
+    if (!this.state.clientId) await this.joinWithBackoff();
+    else if (this.state.url !== this.options.url) await this.moveWithBackoff();
     this.running = this.loop();
   }
 
@@ -146,6 +150,35 @@ export class ComputeClientLoop {
         return;
       } catch (err) {
         if (err instanceof NodeRefusal) throw new MycelError('COMPUTE_JOIN_FAILED', { status: err.status, code: err.code }, `joining ${this.options.url} was refused: ${err.code}: ${err.message}`);
+        if (this.abort.signal.aborted) throw err;
+        await this.backoff(attempt, err);
+      }
+    }
+  }
+
+  /**
+   * compute.join.url names another node than the one the client last used: another node of the
+   * same network knows it (its registration is replicated there, and that node relays its
+   * operations to the jobs' origin), so it keeps its registration and moves; a node that does
+   * not know it (SIGNATURE_INVALID) is joined anew, with an invitation.
+   */
+  private async moveWithBackoff(): Promise<void> {
+    const state = this.state!;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const self = (await this.request('/api/v1/compute/client', '', true, 'GET')) as { clientId: string; originNodeId: string; datasources: Array<{ name: string; projects: string[] }> };
+        state.url = this.options.url;
+        state.bindings = Object.fromEntries(self.datasources.map((d) => [d.name, d.projects]));
+        await saveClientState(this.options.dataDir, state);
+        this.options.log.info({ clientId: state.clientId, url: this.options.url, originNodeId: self.originNodeId }, 'compute client: the node at compute.join.url knows this client; it polls there now');
+        return;
+      } catch (err) {
+        if (err instanceof NodeRefusal && err.code === 'SIGNATURE_INVALID') {
+          this.options.log.info({ url: this.options.url }, 'compute client: the node at compute.join.url does not know this client; joining it');
+          await this.joinWithBackoff();
+          return;
+        }
+        if (err instanceof NodeRefusal) throw new MycelError('COMPUTE_JOIN_FAILED', { status: err.status, code: err.code }, `${this.options.url} refused this client: ${err.code}: ${err.message}`);
         if (this.abort.signal.aborted) throw err;
         await this.backoff(attempt, err);
       }
@@ -234,15 +267,15 @@ export class ComputeClientLoop {
     return { stop: () => clearInterval(timer) };
   }
 
-  /** POSTs `body` (signed when `signed`); the JSON answer, null for 204; NodeRefusal for a typed error answer. */
-  private async request(path: string, body: string, signed: boolean): Promise<unknown> {
-    const headers: Record<string, string> = { 'content-type': 'application/json' };
+  /** POSTs `body` (or GETs, body empty; signed when `signed`); the JSON answer, null for 204; NodeRefusal for a typed error answer. */
+  private async request(path: string, body: string, signed: boolean, method: 'POST' | 'GET' = 'POST'): Promise<unknown> {
+    const headers: Record<string, string> = method === 'POST' ? { 'content-type': 'application/json' } : {};
     if (signed) {
-      const values = signRequest(this.state!.keys.privateKey, { method: 'POST', path, body, clientId: this.state!.clientId! }, Date.now());
+      const values = signRequest(this.state!.keys.privateKey, { method, path, body, clientId: this.state!.clientId! }, Date.now());
       Object.assign(headers, signatureHeaders(values));
     }
     const timeout = AbortSignal.timeout(this.options.heartbeatSeconds * 1000 + 30_000);
-    const response = await fetch(new URL(path, this.options.url), { method: 'POST', headers, body, signal: AbortSignal.any([this.abort.signal, timeout]) });
+    const response = await fetch(new URL(path, this.options.url), { method, headers, ...(method === 'POST' ? { body } : {}), signal: AbortSignal.any([this.abort.signal, timeout]) });
     if (response.status === 204) return null;
     const text = await response.text();
     if (response.ok) return JSON.parse(text) as unknown;

@@ -41,6 +41,15 @@ async function http(url: string, path: string, init: { body?: unknown; token?: s
   return { status: res.status, json: (text === '' ? {} : JSON.parse(text)) as Json };
 }
 
+/** Waits (up to 20 s) for a log line of `node` containing `text`. */
+async function waitLine(node: ServingNode, text: string): Promise<true> {
+  for (const deadline = Date.now() + 20_000; ; ) {
+    if (node.lines.some((l) => l.includes(text))) return true;
+    if (Date.now() > deadline) assert.fail(`no log line with ${text}:\n${node.lines.join('\n')}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 const code = (a: Answer) => [a.status, (a.json['error'] as Json | undefined)?.['code']];
 
 describe('compute across the node network: a client of A served by its replica B', { timeout: 180_000 }, () => {
@@ -159,6 +168,41 @@ describe('compute across the node network: a client of A served by its replica B
     assert.equal((status['job'] as Json)['status'], 'failed');
     const failures = ((status['job'] as Json)['error'] as { failures: Array<{ clientId: string; error: { code: string } }> }).failures;
     assert.deepEqual(failures.map((f) => [f.clientId, f.error.code]), [[clientId, 'DATASOURCE_UNREADABLE']]);
+  });
+
+  test('a real client process joined at A, restarted with compute.join.url of B, keeps its registration and runs a job of A through B', async () => {
+    const ownerA = ((await http(a.url, '/api/v1/session', { body: { password: PASSWORD } })).json['token']) as string;
+    const invitation = (await http(a.url, '/api/v1/compute/invitations', { token: ownerA, body: { ttlSeconds: 600 } })).json['secret'] as string;
+    const clientConfig = (url: string, withInvitation: boolean): string => {
+      const path = join(dir, 'client.yaml');
+      writeFileSync(
+        path,
+        ['node:', '  name: site-2', `  dataDir: ${JSON.stringify(join(dir, 'client'))}`, 'owner:', `  password: ${PASSWORD}`, 'compute:', '  mode: client', '  heartbeatSeconds: 1', '  join:', `    url: ${url}`,
+          ...(withInvitation ? [`    invitation: ${invitation}`] : []),
+          '  datasources:', `    - { name: cohort, type: csv, path: ${JSON.stringify(part.path)}, tokens: [${TOKEN}] }`, ''].join('\n'),
+      );
+      return path;
+    };
+    let client = await startMycel({}, ['--config', clientConfig(a.url, true)]);
+    try {
+      assert.ok(client.lines.some((l) => l.includes('"compute client joined"')) || (await waitLine(client, '"compute client joined"')));
+      await client.stop();
+      // No invitation any more: B knows the client once A's registration has reached it.
+      client = await startMycel({}, ['--config', clientConfig(b.url, false)]);
+      await waitLine(client, 'it polls there now');
+      const jobId = await submitAtA({ ...STATS, datasource: 'cohort' });
+      for (const deadline = Date.now() + 30_000; ; ) {
+        const job = (await jobAtA(jobId))['job'] as Json;
+        if (job['status'] === 'done') break;
+        assert.ok(['queued', 'running'].includes(job['status'] as string), JSON.stringify(job));
+        if (Date.now() > deadline) assert.fail('the job did not complete through B');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const result = (await http(a.url, `/api/v1/compute/jobs/${jobId}/result`, { token: TOKEN })).json['result'] as { results: Array<{ op: string; result: { groups: Array<{ rows: number }> } }> };
+      assert.equal(result.results.find((r) => r.op === 'count')!.result.groups[0]!.rows, Math.floor(90 * 0.45));
+    } finally {
+      await client.stop();
+    }
   });
 
   test('with A stopped, B answers NOT_CONNECTED_TO_ORIGIN for a report and its polls find nothing', async () => {

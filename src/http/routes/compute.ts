@@ -4,7 +4,7 @@
  *
  * - the owner (owner session): POST /api/v1/compute/invitations;
  * - a compute client: POST /api/v1/compute/join (the invitation is the proof), then
- *   /poll, /tasks/{id}/lease (renewal), /tasks/{id}/result and /tasks/{id}/failure, each signed with its Ed25519 key
+ *   GET /client, /poll, /tasks/{id}/lease (renewal), /tasks/{id}/result and /tasks/{id}/failure, each signed with its Ed25519 key
  *   (lib/signed-request.ts) over the exact bytes of the body, which this plugin's JSON parser
  *   keeps for the check (the routes declare `auth: 'none'`: no session or JWT applies);
  * - a workbench: the project token as `Authorization: Bearer` (never in the URL) on
@@ -195,6 +195,36 @@ export const computeRoutes: FastifyPluginAsyncZod<ComputeRouteOptions> = async (
         datasources: b.datasources.map((d) => ({ name: d.name, type: d.type, proofs: d.proofs, ...(d.schema ? { schema: d.schema } : {}) })),
       });
       return reply.code(201).send({ clientId: client.id, name: client.name, datasources: client.datasources.map((d) => ({ name: d.name, projects: d.projects })) });
+    },
+  );
+
+  app.get(
+    '/api/v1/compute/client',
+    {
+      config: { auth: 'none' },
+      schema: {
+        tags: ['compute'],
+        operationId: 'getComputeClient',
+        summary: 'The calling client as this node knows it (signed, empty body): its registration, the node it joined, its bindings. A client checks with it that another node of the network knows it',
+        security: PUBLIC,
+        response: withErrors(
+          {
+            200: z
+              .object({
+                clientId: z.string(),
+                name: z.string(),
+                originNodeId: z.string().describe('The node it joined: its jobs are that node\'s, relayed there by any other'),
+                datasources: z.array(z.object({ name: z.string(), projects: z.array(z.string()) })),
+              })
+              .register(apiSchemas, { id: 'ComputeClientSelf' }),
+          },
+          [400, 401, 404, 500, 503],
+        ),
+      },
+    },
+    async (request) => {
+      const { client } = await signedClient(request);
+      return { clientId: client.id, name: client.name, originNodeId: client.originNodeId, datasources: client.datasources.map((d) => ({ name: d.name, projects: d.projects })) };
     },
   );
 
