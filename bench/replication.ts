@@ -16,8 +16,9 @@
 // (--floor adds the SQLite floor: every statement the bare import ran, with its parameters,
 // replayed on another fresh child with no JavaScript of the import in between — see sqliteFloor().)
 // (MYCEL_BENCH_CHANGES=N also sets --changes; default 200000. --live-seconds 0 skips (d).
-// --cpu-prof DIR writes a V8 profile of the child `mycel serve` into DIR, for
-// bench/_lib/cpuprofile-top.ts; not for reporting numbers.)
+// --cpu-prof DIR writes a V8 profile of the parent and of the child `mycel serve` into DIR
+// (one file each, named by pid; the parent's pid is logged), for bench/_lib/cpuprofile-top.ts;
+// not for reporting numbers.)
 import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { tmpdir } from 'node:os';
@@ -293,8 +294,9 @@ async function overTheNetwork(ctx: BenchContext): Promise<{ rate: Rate; pair: Pa
   const childDb = { dataDir: join(ctx.dir, 'net-child') };
   const childId = await nodeIdOf(childDb, 'net-child');
   await registerClient(parentDb, 'parent', childId, 'child');
-  const parent = await serveNode(ctx.dir, parentDb, 'parent', [], NET_ENV);
   const nodeArgs = CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`] : [];
+  const parent = await serveNode(ctx.dir, parentDb, 'parent', [], NET_ENV, undefined, nodeArgs);
+  if (CPU_PROF) console.log(`cpu profiles in ${CPU_PROF}: parent pid ${parent.child.pid}`);
   const child = await serveNode(ctx.dir, childDb, 'net-child', [], NET_ENV, undefined, nodeArgs).catch(async (err: unknown) => {
     await parent.stop();
     throw err;
