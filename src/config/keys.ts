@@ -83,8 +83,8 @@ const SPECS: readonly KeySpec[] = [
   { path: 'compute.allowResourceDownload', env: 'MYCEL_COMPUTE_ALLOW_RESOURCE_DOWNLOAD', meaning: 'Whether a workbench may download the result artifacts of its jobs.' },
   { path: 'compute.projects', env: null, meaning: 'Projects created on first start: a list of `{name, token}`; a job submitted with a project\'s token may read the datasources bound to that token. Write tokens as `${VAR}`; they are secrets. YAML only: no environment variable or flag.' },
   { path: 'compute.join.first', env: 'MYCEL_COMPUTE_JOIN_FIRST', meaning: 'This node starts a compute network: it is the first aggregation node, and needs no `compute.join.url`.' },
-  { path: 'compute.join.url', env: 'MYCEL_COMPUTE_JOIN_URL', meaning: 'URL of the aggregation node a client (or a further node) joins.' },
-  { path: 'compute.join.invitation', env: 'MYCEL_COMPUTE_INVITATION', secret: true, meaning: 'Invitation issued by the owner of the node at `compute.join.url`, used once on the first join.' },
+  { path: 'compute.join.url', env: 'MYCEL_COMPUTE_JOIN_URL', meaning: 'URL of the aggregation node a client joins; in mode `node`, a node of the network this further aggregation node joins (as a read-only child that pulls it, on its first start).' },
+  { path: 'compute.join.invitation', env: 'MYCEL_COMPUTE_INVITATION', secret: true, meaning: 'Invitation issued by the owner of the node at `compute.join.url` (`mycel compute invite`; for a further aggregation node `--kind node`), used once on the first join.' },
   { path: 'compute.datasources', env: null, meaning: 'Private datasources of a compute client: a list of `{name, kind, type, path, tokens}` (`kind`: `file`; `type`: `csv`, `tsv` or `parquet`; `tokens`: the project tokens whose jobs may read it). Read where they lie; rows never leave the client. YAML only: no environment variable or flag.' },
 
   // realtime

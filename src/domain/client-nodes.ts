@@ -54,7 +54,7 @@ export function checkNodeId(value: unknown): string {
   return value.toLowerCase();
 }
 
-function checkNodePassword(value: unknown): string {
+export function checkNodePassword(value: unknown): string {
   if (typeof value !== 'string') throw invalid('password', 'must be a string');
   // The same rule as the owner password: a node with owner rights is as strong as its password.
   const problem = ownerPasswordProblem(value);

@@ -7,7 +7,10 @@ import type { StorageReader } from '../storage/storage.js';
 import { authorOf, hasOwnerRights, type Actor } from './actor.js';
 import { checkComputeName } from './compute-limits.js';
 import type { ComputeProjects } from './compute-projects.js';
-import type { Writer } from './writer.js';
+import type { UnitOfWork, Writer } from './writer.js';
+import { checkNodeId, checkNodePassword, viewOf, type ClientNodeView } from './client-nodes.js';
+import { hashPassword } from '../lib/password.js';
+import type { ClientNode } from '../model/content.js';
 
 /**
  * Compute clients (docs/compute.md "Node side"): invitations, joining, and checking a client's
@@ -24,6 +27,18 @@ import type { Writer } from './writer.js';
  * another instance within the skew window is not caught there; the operations a client can
  * replay are its own and idempotent or refused by the lease (docs/compute.md).
  */
+
+export const INVITATION_KINDS = ['client', 'node'] as const;
+export type InvitationKind = (typeof INVITATION_KINDS)[number];
+const INVITATION_PREFIX: Record<InvitationKind, string> = { client: 'mci_', node: 'mcn_' };
+
+/** The kind an invitation secret names (its prefix); INVITATION_INVALID when it is not `kind`. */
+function checkInvitationKind(secret: string, kind: InvitationKind): void {
+  if (!secret.startsWith(INVITATION_PREFIX[kind])) {
+    const other = INVITATION_KINDS.find((k) => secret.startsWith(INVITATION_PREFIX[k]));
+    throw new MycelError('INVITATION_INVALID', other ? { reason: `an invitation for a ${other}, not a ${kind}` } : undefined);
+  }
+}
 
 /** The longest an invitation may live: 30 days. */
 export const MAX_INVITATION_TTL_SECONDS = 30 * 86_400;
@@ -90,13 +105,19 @@ export class ComputeClients {
     private readonly clock: () => number = Date.now,
   ) {}
 
-  /** Issues a single-use invitation valid for `ttlSeconds` (owner rights). */
-  async createInvitation(actor: Actor, ttlSeconds: number): Promise<IssuedInvitation> {
+  /**
+   * Issues a single-use invitation valid for `ttlSeconds` (owner rights), for a compute client
+   * (`mci_…`) or a further aggregation node (`mcn_…`, which registers a read-only child that
+   * pulls this node's whole database). The kind is the secret's prefix, covered by its hash: a
+   * client's invitation does not admit a node, nor the other way round.
+   */
+  async createInvitation(actor: Actor, ttlSeconds: number, kind: InvitationKind = 'client'): Promise<IssuedInvitation> {
     if (!hasOwnerRights(actor)) throw new MycelError('FORBIDDEN', { action: 'compute.invite' });
     if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1 || ttlSeconds > MAX_INVITATION_TTL_SECONDS) {
       throw invalid('ttlSeconds', `must be an integer from 1 to ${MAX_INVITATION_TTL_SECONDS}`);
     }
-    const secret = `mci_${randomToken(32)}`;
+    if (!INVITATION_KINDS.includes(kind)) throw invalid('kind', `must be one of ${INVITATION_KINDS.join(', ')}`);
+    const secret = `${INVITATION_PREFIX[kind]}${randomToken(32)}`;
     return this.writer.run(async (unit) => {
       const invitation: ComputeInvitation = {
         id: newId(),
@@ -133,12 +154,10 @@ export class ComputeClients {
       return { name: dsName, type: d.type, projects: this.projects.projectsProvedBy(publicKey, dsName, d.proofs), ...(schema ? { schema } : {}) };
     });
     if (new Set(datasources.map((d) => d.name)).size !== datasources.length) throw invalid('datasources', 'a datasource is named twice');
+    checkInvitationKind(invitationSecret, 'client');
     const secretHash = sha256Hex(invitationSecret);
     return this.writer.run(async (unit) => {
-      const invitation = await unit.tx.getComputeInvitationBySecretHash(secretHash);
-      if (!invitation) throw new MycelError('INVITATION_INVALID');
-      if (invitation.usedAt !== null) throw new MycelError('INVITATION_USED', { invitationId: invitation.id });
-      if (invitation.expiresAt <= unit.now) throw new MycelError('INVITATION_EXPIRED', { invitationId: invitation.id, expiresAt: invitation.expiresAt });
+      const invitation = await this.usableInvitation(unit, secretHash);
       if (await unit.tx.getComputeClientByPublicKey(publicKey)) throw new MycelError('COMPUTE_CLIENT_EXISTS');
       const client: ComputeClient = { id: newId(), name, publicKey, datasources, joinedAt: unit.now, originNodeId: unit.nodeId, lastSeenAt: unit.now };
       if (!(await unit.tx.useComputeInvitation(invitation.id, client.id, unit.now))) throw new MycelError('INVITATION_USED', { invitationId: invitation.id });
@@ -147,6 +166,40 @@ export class ComputeClients {
       await unit.append('compute.client.joined', { client: replicated });
       return client;
     });
+  }
+
+  /**
+   * A further aggregation node joins with an invitation (docs/compute.md "A network of nodes"):
+   * it is registered here as a client node with the data role child, read-only, no owner rights,
+   * every channel, under the password it chose, so it can pull this node's database (projects,
+   * clients, jobs) and relay its clients' operations here. The invitation is consumed in the
+   * same transaction (`used_by` = `node:<id>`). INVITATION_* as a client's join; NODE_EXISTS
+   * when the node is registered already.
+   */
+  async joinNode(request: { invitationSecret: string; nodeId: string; password: string }): Promise<ClientNodeView> {
+    const { invitationSecret } = request;
+    if (typeof invitationSecret !== 'string' || invitationSecret.length === 0 || invitationSecret.length > 256) throw new MycelError('INVITATION_INVALID');
+    checkInvitationKind(invitationSecret, 'node');
+    const nodeId = checkNodeId(request.nodeId);
+    const passwordHash = await hashPassword(checkNodePassword(request.password));
+    const secretHash = sha256Hex(invitationSecret);
+    return this.writer.run(async (unit) => {
+      const invitation = await this.usableInvitation(unit, secretHash);
+      if (nodeId === unit.nodeId || (await unit.tx.getClientNode(nodeId))) throw new MycelError('NODE_EXISTS', { nodeId });
+      const node: ClientNode = { id: nodeId, passwordHash, asOwner: false, role: 'child', writeAccess: 'read-only', channels: [], createdAt: unit.now, updatedAt: unit.now };
+      if (!(await unit.tx.useComputeInvitation(invitation.id, `node:${nodeId}`, unit.now))) throw new MycelError('INVITATION_USED', { invitationId: invitation.id });
+      if (!(await unit.tx.insertClientNode(node))) throw new MycelError('NODE_EXISTS', { nodeId });
+      return viewOf(node);
+    });
+  }
+
+  /** The invitation with this secret, unused and unexpired: INVITATION_INVALID / _USED / _EXPIRED otherwise. */
+  private async usableInvitation(unit: UnitOfWork, secretHash: string): Promise<ComputeInvitation> {
+    const invitation = await unit.tx.getComputeInvitationBySecretHash(secretHash);
+    if (!invitation) throw new MycelError('INVITATION_INVALID');
+    if (invitation.usedAt !== null) throw new MycelError('INVITATION_USED', { invitationId: invitation.id });
+    if (invitation.expiresAt <= unit.now) throw new MycelError('INVITATION_EXPIRED', { invitationId: invitation.id, expiresAt: invitation.expiresAt });
+    return invitation;
   }
 
   async get(clientId: string): Promise<ComputeClient> {

@@ -14,6 +14,7 @@ import { resolveBlobsDir } from '../config/load.js';
 import { ComputeClientLoop, loadClientState } from '../compute/compute-client.js';
 import { ComputeService } from '../compute/compute-service.js';
 import { runRelayedTaskOp } from '../compute/relayed-task-op.js';
+import { computeNetworkJoin, joinComputeNetwork } from './compute-network-join.js';
 import { ComputeMetrics } from '../compute/metrics.js';
 import { OWNER, SYSTEM, type Actor } from '../domain/actor.js';
 import { MAX_RESULT_BLOB_BYTES } from '../domain/compute-limits.js';
@@ -231,6 +232,8 @@ export async function startNode(config: Config, log: Logger = createLogger({ lev
     : undefined;
   let computeSweep: NodeJS.Timeout | undefined;
   let computeClient: ComputeClientLoop | undefined;
+  const joinAbort = new AbortController();
+  let joining: Promise<void> | undefined;
   let detachProgress: (() => void) | undefined;
   let shuttingDown = false;
   let app: FastifyInstance;
@@ -282,6 +285,9 @@ export async function startNode(config: Config, log: Logger = createLogger({ lev
     }
     await app.listen({ host: config.server.host, port: config.server.port });
     await network.start();
+    // A further aggregation node joins the network of compute.join.url (first start only).
+    const joinTarget = computeNetworkJoin(config, network);
+    if (joinTarget) joining = joinComputeNetwork(joinTarget, { nodeId: core.node.id, servers: network, log: log.child({ module: 'compute-join' }), signal: joinAbort.signal }).catch((err: unknown) => log.error({ err }, 'compute network join failed'));
     if (compute) {
       detachProgress = publishComputeProgress(core, realtime, namespaces, log);
       // Rounds left waiting by a crash, and rounds ended by exhausted leases, are merged here.
@@ -293,6 +299,8 @@ export async function startNode(config: Config, log: Logger = createLogger({ lev
       computeClient = await startComputeClient(config, core, listeningUrl(app, config), log);
     }
   } catch (err) {
+    joinAbort.abort();
+    await joining;
     if (computeSweep) clearInterval(computeSweep);
     detachProgress?.();
     compute?.close();
@@ -331,6 +339,8 @@ export async function startNode(config: Config, log: Logger = createLogger({ lev
         shuttingDown = true;
         // The compute client first (its task's worker thread with it), then the merges.
         await computeClient?.stop();
+        joinAbort.abort();
+        await joining;
         if (computeSweep) clearInterval(computeSweep);
         detachProgress?.();
         compute?.close();

@@ -177,6 +177,7 @@ const MATRIX: Record<string, Row> = {
   // can), joins by an invitation (this one was never issued), workbenches by a project token (none of these is one).
   'POST /api/v1/compute/invitations':      { cells: [401,  401,  401,  403,  401,  201,  201,  401], request: () => ({ body: { ttlSeconds: 600 } }) },
   'POST /api/v1/compute/join':             { cells: [401,  401,  401,  401,  401,  401,  401,  401], request: () => ({ body: { invitation: 'mci_never-issued', name: 'matrix', publicKey: createComputeKeyPair().publicKey, datasources: [] } }) },
+  'POST /api/v1/compute/nodes':            { cells: [401,  401,  401,  401,  401,  401,  401,  401], request: () => ({ body: { invitation: 'mci_never-issued', nodeId: randomUUID(), password: 'a-node-password-long-enough' } }) },
   'GET /api/v1/compute/client':           { cells: [401,  401,  401,  401,  401,  401,  401,  401] },
   'POST /api/v1/compute/poll':             { cells: [401,  401,  401,  401,  401,  401,  401,  401], request: () => ({ body: {} }) },
   'POST /api/v1/compute/tasks/{taskId}/lease':   { cells: [401,  401,  401,  401,  401,  401,  401,  401], request: () => ({ body: { leaseId: randomUUID() } }) },

@@ -2,7 +2,7 @@
 // (`mycel serve --config node.yaml`): its relative paths start at the working directory, its
 // SQLite file is the one `database.host` names, and its project token never reaches the log.
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -41,4 +41,19 @@ test('`mycel config` shows what the file became, tokens redacted', async () => {
   assert.match(shown.stdout, /port: 1456/);
   assert.match(shown.stdout, /url: sqlite:\.\/sqlite\.db/);
   assert.ok(!shown.stdout.includes(TOKEN), 'the token is redacted');
+});
+
+test('a further node (join.first false, join.url) needs an invitation on its first start; first and url together are refused', async () => {
+  const write = (name: string, joinLines: string[]): string => {
+    const path = join(dir, `${name}.yaml`);
+    writeFileSync(path, ['workdir: ./' + name, 'mode: node', 'node:', '  name: ' + name, 'join:', ...joinLines, ''].join('\n'));
+    return path;
+  };
+  const env = { MYCEL_OWNER_PASSWORD: 'owner-password-compute-join', MYCEL_HOST: '127.0.0.1', MYCEL_PORT: '0' };
+  const noInvitation = await runMycel(['serve', '--config', write('further', ['  first: false', '  url: http://127.0.0.1:9/'])], env, 60_000);
+  assert.equal(noInvitation.code, 2, noInvitation.stderr); // 2: a configuration error
+  assert.match(noInvitation.stderr, /CONFIG_INVALID.*compute\.join\.invitation is needed for the first start of a node joining http:\/\/127\.0\.0\.1:9/);
+  const both = await runMycel(['serve', '--config', write('both', ['  first: true', '  url: http://127.0.0.1:9/'])], env, 60_000);
+  assert.equal(both.code, 2, both.stderr);
+  assert.match(both.stderr, /CONFIG_INVALID.*compute\.join\.first starts a network and compute\.join\.url joins one/);
 });

@@ -221,6 +221,9 @@ describe('federated compute: a node and three client processes', { timeout: 180_
     const invited = await runMycel(['--node', node.url, 'compute', 'invite', '--ttl', '600'], { MYCEL_OWNER_PASSWORD: PASSWORD });
     assert.equal(invited.code, 0, invited.stderr);
     assert.match(invited.stdout, /^mci_\S+\n$/);
+    const forNode = await runMycel(['--node', node.url, 'compute', 'invite', '--kind', 'node'], { MYCEL_OWNER_PASSWORD: PASSWORD });
+    assert.equal(forNode.code, 0, forNode.stderr);
+    assert.match(forNode.stdout, /^mcn_\S+\n$/, 'an invitation for a further aggregation node');
     const planPath = join(dir, 'plan.yaml');
     writeFileSync(planPath, 'version: 1\ndatasource: trial\nkind: statistics\noperations:\n  - op: count\n');
     const tokenFile = join(dir, 'token');

@@ -1,6 +1,8 @@
 // Federated compute across the node network, with real processes: node A runs the aggregation
-// (its jobs, its clients); node B, also in compute mode node, is A's child and holds a replica of
-// A's jobs. A client that joined A talks to B only: B relays its poll, lease renewal, result and
+// (its jobs, its clients; `compute.join.first`); node B, also in compute mode node, joins A's
+// network from its configuration (`compute.join.url` + an invitation of A's owner: registered
+// at A as a read-only child, it pulls A) and holds a replica of A's jobs; restarted without the
+// invitation it connects again from its stored entry. A client that joined A talks to B only: B relays its poll, lease renewal, result and
 // failure to A (forwarded writes over the link, the client's signature checked at A too) and
 // answers once A's change is imported. The job completes at A with the client's real result;
 // a read-only registration is enough (the client's signature is the authority, not B's);
@@ -9,6 +11,7 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { DatasourceSpec } from '../../src/compute/datasource.js';
@@ -19,7 +22,6 @@ import { makeRows, writeSplit } from '../helpers/compute.js';
 import { startMycel, type ServingNode } from '../helpers/process.js';
 
 const PASSWORD = 'compute-replica-owner-pw';
-const NODE_PASSWORD = 'compute-replica-node-pw';
 const TOKEN = 'compute-replica-project-token-0123456789abcdef';
 const STATS = { version: 1, datasource: 'trial', kind: 'statistics', operations: [{ op: 'count' }, { op: 'mean', columns: ['age'] }] };
 
@@ -59,6 +61,7 @@ describe('compute across the node network: a client of A served by its replica B
   let keys: ComputeKeyPair;
   let clientId: string;
   let part: DatasourceSpec;
+  let nodeInvitation: string;
   const runner = new TaskRunner();
 
   /** POSTs `body` to B as the client, signed over its exact bytes. */
@@ -84,30 +87,28 @@ describe('compute across the node network: a client of A served by its replica B
     }
   };
 
-  const nodeConfig = (name: string): string => {
+  const nodeConfig = (name: string, joinLines: string[]): string => {
     const path = join(dir, `${name}.yaml`);
     writeFileSync(
       path,
-      ['node:', `  name: ${name}`, `  dataDir: ${JSON.stringify(join(dir, name))}`, 'owner:', `  password: ${PASSWORD}`, 'compute:', '  mode: node', '  heartbeatSeconds: 1', '  projects:', `    - { name: study, token: ${TOKEN} }`, ''].join('\n'),
+      ['node:', `  name: ${name}`, `  dataDir: ${JSON.stringify(join(dir, name))}`, 'owner:', `  password: ${PASSWORD}`, 'compute:', '  mode: node', '  heartbeatSeconds: 1', '  projects:', `    - { name: study, token: ${TOKEN} }`, '  join:', ...joinLines, ''].join('\n'),
     );
     return path;
   };
+  let ownerA: string;
+  const invite = async (kind: 'client' | 'node' = 'client') => (await http(a.url, '/api/v1/compute/invitations', { token: ownerA, body: { ttlSeconds: 600, kind } })).json['secret'] as string;
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'mycel-compute-replica-'));
     part = writeSplit(dir, makeRows(90, 3)).parts[0]!;
-    [a, b] = await Promise.all([startMycel({}, ['--config', nodeConfig('a')]), startMycel({}, ['--config', nodeConfig('b')])]);
-    const ownerA = ((await http(a.url, '/api/v1/session', { body: { password: PASSWORD } })).json['token']) as string;
-    const ownerB = ((await http(b.url, '/api/v1/session', { body: { password: PASSWORD } })).json['token']) as string;
-    const bId = (await http(b.url, '/api/v1/node')).json['id'] as string;
-    // B pulls A; read-only: B writes nothing of A's own, it relays what the client signed.
-    const registered = await http(a.url, '/api/v1/nodes', { token: ownerA, body: { nodeId: bId, password: NODE_PASSWORD, role: 'child', writeAccess: 'read-only' } });
-    assert.equal(registered.status, 201, JSON.stringify(registered.json));
-    const connected = await http(b.url, '/api/v1/network/servers', { token: ownerB, body: { url: a.url, password: NODE_PASSWORD, role: 'child' } });
-    assert.equal(connected.status, 201, JSON.stringify(connected.json));
+    a = await startMycel({}, ['--config', nodeConfig('a', ['    first: true'])]);
+    ownerA = ((await http(a.url, '/api/v1/session', { body: { password: PASSWORD } })).json['token']) as string;
+    nodeInvitation = await invite('node');
+    assert.match(nodeInvitation, /^mcn_/);
+    b = await startMycel({}, ['--config', nodeConfig('b', [`    url: ${a.url}`, `    invitation: ${nodeInvitation}`])]);
     // The client joins A (its invitation is A's).
     keys = createComputeKeyPair();
-    const invitation = (await http(a.url, '/api/v1/compute/invitations', { token: ownerA, body: { ttlSeconds: 600 } })).json['secret'] as string;
+    const invitation = await invite();
     const joined = await http(a.url, '/api/v1/compute/join', {
       body: { invitation, name: 'site-1', publicKey: keys.publicKey, datasources: [{ name: 'trial', type: 'csv', proofs: [bindingProof(TOKEN, keys.publicKey, 'trial')] }] },
     });
@@ -127,6 +128,30 @@ describe('compute across the node network: a client of A served by its replica B
     await runner.close();
     for (const node of [b, a]) await node?.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('B joined from its configuration: registered at A as a read-only child; its invitation is spent; restarted without it, B connects again', async () => {
+    const bId = (await http(b.url, '/api/v1/node')).json['id'] as string;
+    const nodes = (await http(a.url, '/api/v1/nodes', { token: ownerA })).json['items'] as Array<{ id: string; role: string; writeAccess: string; asOwner: boolean }>;
+    const registered = nodes.find((n) => n.id === bId);
+    assert.deepEqual(registered && [registered.role, registered.writeAccess, registered.asOwner], ['child', 'read-only', false]);
+    const again = await http(a.url, '/api/v1/compute/nodes', { body: { invitation: nodeInvitation, nodeId: randomUUID(), password: 'another-node-password' } });
+    assert.deepEqual(code(again), [409, 'INVITATION_USED']);
+    // A client's invitation does not admit a node (which would pull all of A), nor a node's a client; neither is spent.
+    const clientInvitation = await invite();
+    assert.deepEqual(code(await http(a.url, '/api/v1/compute/nodes', { body: { invitation: clientInvitation, nodeId: randomUUID(), password: 'another-node-password' } })), [401, 'INVITATION_INVALID']);
+    const unusedNodeInvitation = await invite('node');
+    const asClient = await http(a.url, '/api/v1/compute/join', { body: { invitation: unusedNodeInvitation, name: 'x', publicKey: createComputeKeyPair().publicKey, datasources: [] } });
+    assert.deepEqual(code(asClient), [401, 'INVITATION_INVALID']);
+    const joinedWithIt = await http(a.url, '/api/v1/compute/join', { body: { invitation: clientInvitation, name: 'x', publicKey: createComputeKeyPair().publicKey, datasources: [] } });
+    assert.equal(joinedWithIt.status, 201, 'the client invitation was not spent by the refused node join');
+    assert.equal((await b.stop()).code, 0);
+    b = await startMycel({}, ['--config', nodeConfig('b', [`    url: ${a.url}`])]);
+    const jobId = await submitAtA(STATS);
+    const leased = await leaseAtB();
+    assert.equal(leased.task.jobId, jobId, 'B pulls A again and relays the lease');
+    const failed = await signedAtB(`/api/v1/compute/tasks/${leased.task.id}/failure`, { leaseId: leased.leaseId, error: { code: 'TASK_FAILED', message: 'not this one' } });
+    assert.equal(failed.status, 200, JSON.stringify(failed.json));
   });
 
   test('the client polls, renews and reports at B; the job completes at A with its result', async () => {

@@ -50,6 +50,7 @@ const ROUTES = [
   'GET /api/v1/digest',
   'POST /api/v1/compute/invitations',
   'POST /api/v1/compute/join',
+  'POST /api/v1/compute/nodes',
   'GET /api/v1/compute/client',
   'POST /api/v1/compute/poll',
   'POST /api/v1/compute/tasks/{taskId}/lease',
@@ -65,7 +66,7 @@ const ROUTES = [
   'GET /metrics',
 ];
 /** Compute clients sign each request (Ed25519, docs/compute-queue.md): no session or bearer scheme applies. */
-const SIGNED_ROUTES = new Set(['POST /api/v1/compute/join', 'GET /api/v1/compute/client', 'POST /api/v1/compute/poll', 'POST /api/v1/compute/tasks/{taskId}/lease', 'POST /api/v1/compute/tasks/{taskId}/result', 'POST /api/v1/compute/tasks/{taskId}/failure']);
+const SIGNED_ROUTES = new Set(['POST /api/v1/compute/join', 'POST /api/v1/compute/nodes', 'GET /api/v1/compute/client', 'POST /api/v1/compute/poll', 'POST /api/v1/compute/tasks/{taskId}/lease', 'POST /api/v1/compute/tasks/{taskId}/result', 'POST /api/v1/compute/tasks/{taskId}/failure']);
 /** Workbenches send their project token as a bearer token, never a cookie. */
 const PROJECT_TOKEN_ROUTES = new Set(['POST /api/v1/compute/jobs', 'GET /api/v1/compute/jobs/{jobId}', 'GET /api/v1/compute/jobs/{jobId}/result', 'GET /api/v1/compute/datasources']);
 const PUBLIC_ROUTES = new Set(['GET /', 'GET /api/v1', 'GET /api/v1/node', 'POST /api/v1/session', 'POST /api/v1/nodes/session', 'GET /api/v1/openapi.json', 'GET /healthz', 'GET /readyz', 'GET /metrics']);

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { parse as parseYaml } from 'yaml';
 import { WorkbenchClient } from '../../compute/workbench-client.js';
 import { MycelError } from '../../errors.js';
@@ -57,13 +57,14 @@ export function registerComputeCommand(program: Command): void {
 
   const invite = compute
     .command('invite')
-    .description('issue a single-use invitation for a compute client (owner); prints the secret once, for the client\'s compute.join.invitation')
-    .option('--ttl <seconds>', 'seconds the invitation stays valid (60 to 2592000)', positiveInt, 86_400);
+    .description('issue a single-use invitation for a compute client, or with --kind node for a further aggregation node (owner); prints the secret once, for its compute.join.invitation')
+    .option('--ttl <seconds>', 'seconds the invitation stays valid (60 to 2592000)', positiveInt, 86_400)
+    .addOption(new Option('--kind <kind>', 'client (mci_…), or node (mcn_…): a further aggregation node, which joins as a read-only child that pulls this node\'s whole database').choices(['client', 'node']).default('client'));
   addConfigFlags(invite, ['server.host', 'server.port']).addHelpText('after', `\nTalks to the running node: --node URL (or MYCEL_NODE_URL), else server.host and server.port.${REMOTE_HELP}`);
-  invite.action(async (options: { ttl: number }, cmd: Command) => {
+  invite.action(async (options: { ttl: number; kind: 'client' | 'node' }, cmd: Command) => {
     const url = nodeUrlOf(cmd);
     await withRemote(cmd, url, passwordInputOf(cmd), async (client) => {
-      const issued = await client.request<{ id: string; secret: string; expiresAt: number }>('POST', '/api/v1/compute/invitations', { ttlSeconds: options.ttl });
+      const issued = await client.request<{ id: string; secret: string; expiresAt: number }>('POST', '/api/v1/compute/invitations', { ttlSeconds: options.ttl, kind: options.kind });
       process.stdout.write(`${issued.secret}\n`);
       process.stderr.write(`invitation ${issued.id}, valid until ${new Date(issued.expiresAt).toISOString()}; shown once\n`);
     });

@@ -3,6 +3,7 @@
  * own proof:
  *
  * - the owner (owner session): POST /api/v1/compute/invitations;
+ * - a further aggregation node: POST /api/v1/compute/nodes (the invitation is the proof);
  * - a compute client: POST /api/v1/compute/join (the invitation is the proof), then
  *   GET /client, /poll, /tasks/{id}/lease (renewal), /tasks/{id}/result and /tasks/{id}/failure, each signed with its Ed25519 key
  *   (lib/signed-request.ts) over the exact bytes of the body, which this plugin's JSON parser
@@ -20,7 +21,7 @@ import { z } from 'zod';
 import { leaseRenewalBody, taskFailureBody, taskResultBody } from '../../compute/client-requests.js';
 import type { ComputeService } from '../../compute/compute-service.js';
 import type { SignedRequest } from '../../domain/compute-clients.js';
-import { MAX_INVITATION_TTL_SECONDS } from '../../domain/compute-clients.js';
+import { INVITATION_KINDS, MAX_INVITATION_TTL_SECONDS } from '../../domain/compute-clients.js';
 import { MycelError } from '../../errors.js';
 import type { HttpContext } from '../context.js';
 import { charsetRefusal, duplicateKeyRefusal } from '../json-body.js';
@@ -151,13 +152,18 @@ export const computeRoutes: FastifyPluginAsyncZod<ComputeRouteOptions> = async (
         operationId: 'createComputeInvitation',
         summary: 'Issue a single-use invitation for a compute client (owner); the secret is shown once',
         security: SECURED,
-        body: z.object({ ttlSeconds: z.number().int().min(60).max(MAX_INVITATION_TTL_SECONDS).optional().describe('Default 86400 (one day); at most 30 days') }).optional(),
+        body: z
+          .object({
+            ttlSeconds: z.number().int().min(60).max(MAX_INVITATION_TTL_SECONDS).optional().describe('Default 86400 (one day); at most 30 days'),
+            kind: z.enum(INVITATION_KINDS).optional().describe('`client` (default, `mci_…`): a compute client joins with it; `node` (`mcn_…`): a further aggregation node, registered as a read-only child that pulls this node'),
+          })
+          .optional(),
         response: withErrors({ 201: z.object({ id: z.string(), secret: z.string().describe('Shown once: give it to the client (compute.join.invitation)'), expiresAt: timeMs }) }, [...AUTH_ERRORS, 404]),
       },
     },
     async (request, reply) => {
       service();
-      const issued = await core.compute.clients.createInvitation(request.auth!.actor, request.body?.ttlSeconds ?? 86_400);
+      const issued = await core.compute.clients.createInvitation(request.auth!.actor, request.body?.ttlSeconds ?? 86_400, request.body?.kind ?? 'client');
       return reply.code(201).send(issued);
     },
   );
@@ -195,6 +201,31 @@ export const computeRoutes: FastifyPluginAsyncZod<ComputeRouteOptions> = async (
         datasources: b.datasources.map((d) => ({ name: d.name, type: d.type, proofs: d.proofs, ...(d.schema ? { schema: d.schema } : {}) })),
       });
       return reply.code(201).send({ clientId: client.id, name: client.name, datasources: client.datasources.map((d) => ({ name: d.name, projects: d.projects })) });
+    },
+  );
+
+  app.post(
+    '/api/v1/compute/nodes',
+    {
+      config: { auth: 'none' },
+      bodyLimit: 4096,
+      schema: {
+        tags: ['compute'],
+        operationId: 'joinComputeNode',
+        summary: 'A further aggregation node joins with an invitation: registered here as a read-only child node under the password it sends, so it pulls this node and relays its clients\' operations',
+        security: PUBLIC,
+        body: z.object({
+          invitation: z.string().min(1).max(256).describe('A node invitation secret (`mcn_…`, POST /invitations with kind node), used once'),
+          nodeId: uuid.describe('The joining node\'s id'),
+          password: z.string().min(1).max(1024).describe('The password it will log in with (POST /api/v1/nodes/session); stored here as a slow hash'),
+        }),
+        response: withErrors({ 201: z.object({ nodeId: z.string(), role: z.literal('child'), writeAccess: z.literal('read-only') }) }, [400, 401, 404, 409, 413, 500, 503]),
+      },
+    },
+    async (request, reply) => {
+      service();
+      const node = await core.compute.clients.joinNode({ invitationSecret: request.body.invitation, nodeId: request.body.nodeId, password: request.body.password });
+      return reply.code(201).send({ nodeId: node.id, role: 'child' as const, writeAccess: 'read-only' as const });
     },
   );
 
