@@ -145,14 +145,16 @@ export class ComputeService {
    * it (left by a crash, or ended by exhausted leases or a deadline).
    */
   async resume(): Promise<number> {
+    let ready: Array<{ jobId: string; round: number }>;
     try {
-      for (const closed of await this.options.queue.expireOverdueRounds((job) => this.roundTimeoutOf(job))) {
-        this.options.log.warn(closed, 'compute round deadline passed: unanswered tasks failed');
-      }
+      // One pass: rounds past their deadline are closed, and every complete round is listed.
+      const swept = await this.options.queue.sweepRounds((job) => this.roundTimeoutOf(job));
+      for (const closed of swept.closed) this.options.log.warn(closed, 'compute round deadline passed: unanswered tasks failed');
+      ready = swept.ready;
     } catch (err) {
       this.options.log.error({ err }, 'compute round deadlines could not be checked now');
+      ready = await this.options.queue.readyRounds();
     }
-    const ready = await this.options.queue.readyRounds();
     for (const { jobId, round } of ready) {
       if (this.closed) break;
       await this.advance(jobId, round).catch((err: unknown) => this.options.log.error({ err, jobId, round }, 'compute round could not be merged'));

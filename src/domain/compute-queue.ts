@@ -289,12 +289,7 @@ export class ComputeQueue {
    * (A queued job's round completes only by its round deadline: no client leased a task.)
    */
   async readyRounds(limit = 1000): Promise<Array<{ jobId: string; round: number }>> {
-    const ready: Array<{ jobId: string; round: number }> = [];
-    for (const job of await this.unfinishedLocalJobs(limit)) {
-      const tasks = (await this.storage.listComputeTasks(job.id)).filter((t) => t.round === job.round);
-      if (tasks.length > 0 && tasks.every((t) => ROUND_DONE.has(t.status))) ready.push({ jobId: job.id, round: job.round });
-    }
-    return ready;
+    return (await this.sweepRounds(() => null, limit)).ready;
   }
 
   /**
@@ -307,13 +302,31 @@ export class ComputeQueue {
    * fail each task once. Returns the rounds it closed.
    */
   async expireOverdueRounds(timeoutOf: (job: ComputeJob) => number | null, limit = 1000): Promise<Array<{ jobId: string; round: number; clientIds: string[] }>> {
+    return (await this.sweepRounds(timeoutOf, limit)).closed;
+  }
+
+  /**
+   * Both of the above in one pass over the unfinished local jobs (the compute service's
+   * heartbeat): the rounds past their deadline are closed, then every complete round (those
+   * just closed too) is listed for its merge.
+   */
+  async sweepRounds(
+    timeoutOf: (job: ComputeJob) => number | null,
+    limit = 1000,
+  ): Promise<{ closed: Array<{ jobId: string; round: number; clientIds: string[] }>; ready: Array<{ jobId: string; round: number }> }> {
     const closed: Array<{ jobId: string; round: number; clientIds: string[] }> = [];
+    const ready: Array<{ jobId: string; round: number }> = [];
     for (const job of await this.unfinishedLocalJobs(limit)) {
+      const tasks = (await this.storage.listComputeTasks(job.id)).filter((t) => t.round === job.round);
+      if (tasks.length === 0) continue;
+      if (tasks.every((t) => ROUND_DONE.has(t.status))) {
+        ready.push({ jobId: job.id, round: job.round });
+        continue;
+      }
       const seconds = timeoutOf(job);
       if (seconds === null) continue;
-      const tasks = (await this.storage.listComputeTasks(job.id)).filter((t) => t.round === job.round);
       const deadlineAt = roundDeadline(tasks, seconds);
-      if (deadlineAt === null || this.clock() < deadlineAt || tasks.every((t) => ROUND_DONE.has(t.status))) continue;
+      if (deadlineAt === null || this.clock() < deadlineAt) continue;
       const clientIds = await this.writer.run(async (unit) => {
         const current = await unit.tx.getComputeJob(job.id);
         if (!current || isFinished(current) || current.round !== job.round) return [];
@@ -342,9 +355,12 @@ export class ComputeQueue {
         }
         return failed;
       });
-      if (clientIds.length > 0) closed.push({ jobId: job.id, round: job.round, clientIds });
+      if (clientIds.length > 0) {
+        closed.push({ jobId: job.id, round: job.round, clientIds });
+        ready.push({ jobId: job.id, round: job.round });
+      }
     }
-    return closed;
+    return { closed, ready };
   }
 
   /** A job with its tasks: which client holds, finished or failed which task and why. */
