@@ -456,12 +456,14 @@ export const computeRoutes: FastifyPluginAsyncZod<ComputeRouteOptions> = async (
       // The result is a blob (up to 64 MiB): its bytes are canonical JSON, streamed as the last
       // member of the same JSON answer. A replica lacking them fetches them from other nodes.
       if (!blobs) throw new MycelError('NOT_READY', { reason: 'no blob store' });
-      if (!(await blobs.has(sha256)) && !(await blobFetcher?.fetchMissing(sha256))) throw new MycelError('BLOB_NOT_FOUND', { sha256, jobId: view.job.id });
+      let size = await blobs.size(sha256);
+      if (size === null && (await blobFetcher?.fetchMissing(sha256))) size = await blobs.size(sha256);
+      if (size === null) throw new MycelError('BLOB_NOT_FOUND', { sha256, jobId: view.job.id });
       const head = Buffer.from(`{"jobId":${JSON.stringify(view.job.id)},"status":${JSON.stringify(view.job.status)},"resultBlob":"sha256://${sha256}","error":${JSON.stringify(view.job.error)},"result":`);
       const tail = Buffer.from('}');
       const stream = await blobs.read(sha256);
       reply.type('application/json; charset=utf-8');
-      if (((await blobs.size(sha256)) ?? 0) <= VERIFY_RESULT_BEFORE_SEND_BYTES) {
+      if (size <= VERIFY_RESULT_BEFORE_SEND_BYTES) {
         // A whole read checks the hash: a damaged blob answers BLOB_CORRUPT, not a broken body.
         const chunks: Buffer[] = [head];
         for await (const chunk of stream) chunks.push(chunk as Buffer);
