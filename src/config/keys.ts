@@ -28,6 +28,7 @@ interface KeySpec {
 const SPECS: readonly KeySpec[] = [
   // node
   { path: 'node.dataDir', env: 'MYCEL_DATA_DIR', envAliases: ['MYCEL_DB_DIR'], flag: '--data-dir <dir>', meaning: 'Directory that holds the node\'s files (the SQLite database); relative paths start at the working directory, `~/` at the home directory.' },
+  { path: 'node.id', env: 'MYCEL_NODE_ID', defaultNote: 'a new UUIDv7', meaning: 'Id (a UUID) given to the node when it is created, so other nodes can be told it before it first starts (a compose file registering it elsewhere); later starts refuse another id (CONFIG_INVALID). Default: a new UUIDv7.' },
   { path: 'node.name', env: 'MYCEL_NODE_NAME', flag: '--node-name <name>', defaultNote: 'the host name', meaning: 'Name given to the node when it is created; later starts keep the stored name and log that they ignored another one.' },
 
   // owner

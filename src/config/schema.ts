@@ -80,6 +80,8 @@ export const configSchema = z
       .object({
         /** Node name used on first start; later starts keep the stored one. Default: host name. */
         name: z.string().min(1).max(200).optional(),
+        /** Node id used on first start; a later start with another id is refused. Default: a new UUIDv7. */
+        id: z.uuid().optional(),
         dataDir: z.string().min(1).default('./mycel-data'),
       })
       .strict()

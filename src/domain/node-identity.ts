@@ -8,6 +8,8 @@ import type { NodeRecord } from '../model/content.js';
 import { remoteOwnerNode } from './client-nodes.js';
 
 export interface IdentityOptions {
+  /** Id for a new node (node.id); default: a new UUIDv7. Once the node exists, another id is CONFIG_INVALID. */
+  id?: string | undefined;
   /** Name for a new node; default: the host name. Ignored once the node exists. */
   name?: string | undefined;
   ownerPassword?: string | undefined;
@@ -32,7 +34,7 @@ export async function ensureNodeIdentity(storage: Storage, options: IdentityOpti
   const result = await storage.transaction(async (tx): Promise<IdentityResult & { passwordSet: boolean }> => {
     const existing = await tx.getNode();
     if (!existing) {
-      const node: NodeRecord = { id: newId(), name: options.name ?? hostname(), createdAt: Date.now(), ownerPasswordHash: passwordHash };
+      const node: NodeRecord = { id: options.id?.toLowerCase() ?? newId(), name: options.name ?? hostname(), createdAt: Date.now(), ownerPasswordHash: passwordHash };
       await tx.insertNode(node);
       return { node, created: true, passwordSet: passwordHash !== null };
     }
@@ -44,6 +46,9 @@ export async function ensureNodeIdentity(storage: Storage, options: IdentityOpti
   });
 
   const { node } = result;
+  if (options.id !== undefined && options.id.toLowerCase() !== node.id) {
+    throw new MycelError('CONFIG_INVALID', { key: 'node.id', nodeId: node.id }, `node.id is ${options.id}, but this data directory holds node ${node.id} (an id is given once, when the node is created)`);
+  }
   if (result.created) log.info({ nodeId: node.id, name: node.name }, 'created node');
   else if (options.name !== undefined && options.name !== node.name) {
     log.info({ nodeId: node.id, storedName: node.name, configuredName: options.name }, 'node exists; ignoring the configured name');

@@ -78,6 +78,7 @@ export async function openCoreFromConfig(config: Config, log: Logger, parts: Cor
   try {
     return await openNodeCore(storage, {
       identity: {
+        id: config.node.id,
         name: config.node.name,
         ownerPassword: config.owner.password,
         remoteOwner:

@@ -5,7 +5,7 @@
  * round-robin TCP proxy standing in for nginx in front of the two public instances. Checks:
  * - the file is consistent: every `${VAR}` it uses is in .env.example, every MYCEL_* variable is
  *   a real setting, every `${VAR}` of a mounted YAML file is in that service's environment;
- * - the child (created with `mycel init`, its id in CHILD_NODE_ID) links to the public node through
+ * - the child (created with the id .env.example gives it, CHILD_NODE_ID: no `mycel init` first) links to the public node through
  *   the proxy, converges with it, and holds owner rights over it: the public node registered it
  *   as its owner's node, and a post the child writes into a public channel is forwarded there;
  * - the compute client joins with an invitation and its datasource is bound to the project;
@@ -21,7 +21,7 @@ import { after, describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { unknownEnvVariables } from '../../src/config/env-names.js';
 import { TEST_REDIS_URL } from '../helpers/env.js';
-import { runMycel, startMycel, type ServingNode } from '../helpers/process.js';
+import { startMycel, type ServingNode } from '../helpers/process.js';
 import { processDatabase } from '../helpers/storage.js';
 import { converged, OWNER_PASSWORD, rest, until } from '../helpers/network-process.js';
 
@@ -161,14 +161,11 @@ describe('deploy/compose.yaml as processes', { timeout: 180_000 }, () => {
       return env;
     };
 
-    // 1. `docker compose run --rm child init`: the child's id goes into .env.
-    const init = await runMycel(['init'], envOf('child'));
-    assert.equal(init.code, 0, init.stderr);
-    const childId = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/.exec(init.stdout)?.[0];
-    assert.ok(childId, `no node id in: ${init.stdout}`);
-    vars.set('CHILD_NODE_ID', childId);
+    // The child's id is chosen in .env, before it exists.
+    const childId = vars.get('CHILD_NODE_ID');
+    assert.match(childId ?? '', /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
 
-    // 2. `docker compose up -d`: two public instances, the proxy, the child.
+    // `docker compose up -d`: two public instances, the proxy, the child.
     for (const name of ['public-1', 'public-2']) {
       const node = await startMycel(envOf(name));
       procs.push(node);
@@ -181,6 +178,7 @@ describe('deploy/compose.yaml as processes', { timeout: 180_000 }, () => {
 
     const child = await startMycel(envOf('child'));
     procs.push(child);
+    assert.equal((await rest<{ id: string }>(child.url, 'GET', '/api/v1/node')).body.id, childId, 'the child was created with the id .env gave it');
 
     const channel = `team:compose-${process.pid}`;
     const created = await rest<{ id: string }>(proxy.url, 'POST', '/api/v1/channels', { name: channel });
@@ -201,7 +199,7 @@ describe('deploy/compose.yaml as processes', { timeout: 180_000 }, () => {
     assert.equal(both.posts.count >= 2, true);
     assert.ok(publicNode.body.id);
 
-    // 3. `mycel compute invite` on the public node, then the compute client (profile compute).
+    // Then `mycel compute invite` on the public node, then the compute client (profile compute).
     const invitation = await rest<{ secret: string }>(proxy.url, 'POST', '/api/v1/compute/invitations', {});
     assert.equal(invitation.status, 201, JSON.stringify(invitation.body));
     vars.set('COMPUTE_INVITATION', invitation.body.secret);

@@ -23,6 +23,22 @@ const REMOTE = '0190b5d2-1111-7000-8000-000000000001';
 
 for (const backend of storageBackends) {
   describe(`node identity on ${backend.name}`, () => {
+    test('node.id: a new node takes the given id (in lower case); a later start with another id is CONFIG_INVALID, with the same id or none it starts', async () => {
+      const handle = await backend.create();
+      try {
+        const { log } = capturingLog();
+        const id = '0191D3A2-6C1E-7B4F-9A2D-5E8F3C7B1A64';
+        const first = await ensureNodeIdentity(handle.storage, { id, name: 'given' }, log);
+        assert.equal(first.node.id, id.toLowerCase());
+        assert.equal((await handle.storage.getNode())?.id, id.toLowerCase());
+        assert.equal((await ensureNodeIdentity(handle.storage, { id }, log)).node.id, id.toLowerCase());
+        assert.equal((await ensureNodeIdentity(handle.storage, {}, log)).node.id, id.toLowerCase());
+        await assert.rejects(ensureNodeIdentity(handle.storage, { id: REMOTE }, log), (err: unknown) => err instanceof MycelError && err.code === 'CONFIG_INVALID' && (err.details as { key?: string }).key === 'node.id');
+      } finally {
+        await handle.cleanup();
+      }
+    });
+
     test('first start creates, later starts keep the name, check the password and keep the remote owner', async () => {
       const handle = await backend.create();
       try {
