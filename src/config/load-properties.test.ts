@@ -133,6 +133,7 @@ function validValue(path: string): fc.Arbitrary<unknown> {
     case 'database.url':
       return fc.constantFrom('sqlite', ':memory:', 'postgres://mycel:pw@db.example:5432/mycel');
     case 'owner.remoteNodeId':
+    case 'node.id':
       return fc.uuid({ version: 7 });
     case 'node.name':
       return plainText;
