@@ -240,6 +240,23 @@ export async function startNode(config: Config, log: Logger = createLogger({ lev
   let app: FastifyInstance;
   let ws: ReturnType<typeof attachWebSocket> | undefined;
   let linkWs: { close(): Promise<void> } | undefined;
+  /**
+   * The first steps of closing, the same after a failed start: the compute side, then the node
+   * links, closed with a message (client nodes reconnect elsewhere or later), so no import is
+   * cut by the write path closing under it.
+   */
+  const stopComputeAndLinks = async (): Promise<void> => {
+    joinAbort.abort();
+    await joining;
+    if (computeSweep) clearInterval(computeSweep);
+    detachProgress?.();
+    compute?.close();
+    clientTokens?.close();
+    detachEager();
+    await network.stop();
+    forwarding.close();
+    await linkWs?.close();
+  };
   try {
     if (group !== null) {
       // A lab's shared node (docs/shared-node.md): the store readable by the group, the node's
@@ -300,16 +317,7 @@ export async function startNode(config: Config, log: Logger = createLogger({ lev
       computeClient = await startComputeClient(config, core, listeningUrl(app, config), log);
     }
   } catch (err) {
-    joinAbort.abort();
-    await joining;
-    if (computeSweep) clearInterval(computeSweep);
-    detachProgress?.();
-    compute?.close();
-    clientTokens?.close();
-    detachEager();
-    await network.stop();
-    forwarding.close();
-    await linkWs?.close();
+    await stopComputeAndLinks();
     detachPersistence();
     await realtime.shutdown(0);
     await ws?.close();
@@ -340,18 +348,7 @@ export async function startNode(config: Config, log: Logger = createLogger({ lev
         shuttingDown = true;
         // The compute client first (its task's worker thread with it), then the merges.
         await computeClient?.stop();
-        joinAbort.abort();
-        await joining;
-        if (computeSweep) clearInterval(computeSweep);
-        detachProgress?.();
-        compute?.close();
-        clientTokens?.close();
-        detachEager();
-        // Node links first, closed with a message (client nodes reconnect elsewhere or later),
-        // so no import is cut by the write path closing under it.
-        await network.stop();
-        forwarding.close();
-        await linkWs?.close();
+        await stopComputeAndLinks();
         // Realtime clients next, with "reconnect" advice (3001), given server.shutdownGraceSeconds to
         // go; then HTTP (fastify lets in-flight requests finish); then the write path.
         await realtime.shutdown(config.server.shutdownGraceSeconds * 1000);

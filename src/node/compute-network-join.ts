@@ -17,6 +17,7 @@ import { randomToken } from '../lib/ids.js';
 import { requestJson } from '../lib/json-request.js';
 import type { Logger } from '../log.js';
 import type { ServerRole, ServerTransport } from '../model/network.js';
+import { backoffDelay } from '../network/backoff.js';
 
 export interface JoinTarget {
   listServers(): Array<{ url: string }>;
@@ -40,9 +41,8 @@ export function computeNetworkJoin(config: Config, servers: JoinTarget): { url: 
 /** Joins in the background until it succeeds, is refused, or `signal` aborts. */
 export async function joinComputeNetwork(
   target: { url: string; invitation: string },
-  deps: { nodeId: string; servers: JoinTarget; log: Logger; signal: AbortSignal; backoffMs?: { first: number; max: number } },
+  deps: { nodeId: string; servers: JoinTarget; log: Logger; signal: AbortSignal },
 ): Promise<void> {
-  const { first, max } = deps.backoffMs ?? { first: 1000, max: 30_000 };
   const password = randomToken(32);
   for (let attempt = 0; !deps.signal.aborted; attempt++) {
     const answer = await requestJson(`${target.url}/api/v1/compute/nodes`, { method: 'POST', body: { invitation: target.invitation, nodeId: deps.nodeId, password }, timeoutMs: 30_000 });
@@ -56,7 +56,8 @@ export async function joinComputeNetwork(
       deps.log.error({ url: target.url, code: err.code, reason: err.message }, 'joining the compute network was refused; not retried (issue a new invitation and restart)');
       return;
     }
-    const delay = Math.min(max, first * 2 ** Math.min(attempt, 20)) * (0.5 + Math.random() / 2);
+    // The node network's reconnect delays: the join goes to the node its link will connect to.
+    const delay = backoffDelay(attempt);
     deps.log.warn({ url: target.url, reason: answer.kind === 'unreachable' ? answer.reason : `HTTP ${answer.status}`, retryInMs: Math.round(delay) }, 'compute network: the node to join cannot be reached; trying again');
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, delay);
