@@ -1,18 +1,18 @@
 import { createReadStream } from 'node:fs';
 import { chmod, chown, link, lstat, mkdir, open, readdir, readlink, rename, stat, symlink, unlink, type FileHandle } from 'node:fs/promises';
-import { randomBytes, createHash } from 'node:crypto';
+import { randomBytes, createHash, type Hash } from 'node:crypto';
 import { basename, dirname, join, relative } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { MycelError } from '../errors.js';
 import { assertSha256Hex, isHexDigest } from './blob-uri.js';
 import type { BlobReader, BlobStore, PutOptions, StoredBlob } from './blob-store.js';
-import { HashingStream } from './hashing-stream.js';
+import { hashThread } from './hash-thread.js';
+import { HashedTempFile, releaseBuffer } from './hashed-temp-file.js';
 import { SHARED_DIR_MODE, SHARED_FILE_MODE } from './shared-store.js';
-import { TempFileWriter } from './temp-file-writer.js';
 
-/** Bytes read from a blob file at a time, and buffered ahead of the temp file on a put: large
- *  chunks mean fewer syscalls, stream hops and buffers for the GC to track (bench/blobs.ts). */
+/** Bytes read from a blob file at a time: large chunks mean fewer syscalls, stream hops and
+ *  buffers for the GC to track (bench/blobs.ts). */
 export const IO_CHUNK_BYTES = 1024 * 1024;
 
 /**
@@ -39,6 +39,8 @@ export interface FsBlobStoreOptions {
   group?: number;
   /** Whether a damaged file found by a read is moved to corrupt/ (default true); false for a reader without write access (the CLI on a mount). */
   quarantine?: boolean;
+  /** Whether puts write with O_DIRECT where the filesystem allows it (default true; hashed-temp-file.ts). */
+  directIo?: boolean;
 }
 
 export class FsBlobStore implements BlobStore {
@@ -46,12 +48,14 @@ export class FsBlobStore implements BlobStore {
   private readonly dirMode: number;
   private readonly group: number | undefined;
   private readonly quarantine: boolean;
+  private readonly directIo: boolean;
 
   constructor(readonly dir: string, options: FsBlobStoreOptions = {}) {
     this.group = options.group;
     this.fileMode = options.fileMode ?? (this.group === undefined ? 0o640 : SHARED_FILE_MODE);
     this.dirMode = options.dirMode ?? (this.group === undefined ? 0o750 : SHARED_DIR_MODE);
     this.quarantine = options.quarantine ?? true;
+    this.directIo = options.directIo ?? true;
   }
 
   /** Path of the bytes of a sha256 digest. */
@@ -83,21 +87,26 @@ export class FsBlobStore implements BlobStore {
     const tmpDir = join(this.dir, 'tmp');
     await this.mkdirs(tmpDir);
     const tmp = join(tmpDir, `${Date.now()}-${randomBytes(8).toString('hex')}.part`);
-    const hasher = new HashingStream(options.maxBytes, IO_CHUNK_BYTES);
-    let file: FileHandle | undefined;
+    let temp: HashedTempFile | undefined;
     try {
-      file = await open(tmp, 'wx', this.fileMode);
-      // The buffers let the source keep flowing while a write is in flight (writev batches them).
-      await pipeline(source as AsyncIterable<Uint8Array>, hasher, new TempFileWriter(file, options.releaseChunks === true, IO_CHUNK_BYTES));
+      temp = await HashedTempFile.create(tmp, this.fileMode, { direct: this.directIo, ...(options.maxBytes === undefined ? {} : { maxBytes: options.maxBytes }) });
+      for await (const piece of source as AsyncIterable<Uint8Array | string>) {
+        const chunk = typeof piece === 'string' ? Buffer.from(piece) : piece;
+        const wait = temp.write(chunk);
+        if (wait) await wait;
+        // Copied: the chunk's memory can go now (it was the request's own).
+        if (options.releaseChunks === true) releaseBuffer(chunk);
+      }
+      const stored = await temp.end();
+      const file = temp.handle;
       if (this.group !== undefined) {
         // Readable by the group whatever the umask; the final name is a link to this inode.
         await file.chown(-1, this.group);
         await file.chmod(this.fileMode);
       }
       await file.sync();
-      await file.close();
-      file = undefined;
-      const stored = hasher.digests();
+      await temp.close();
+      temp = undefined;
       if (options.expect) {
         const expected = options.expect.hex.toLowerCase();
         const actual = options.expect.algo === 'sha256' ? stored.sha256 : stored.sha1;
@@ -118,7 +127,7 @@ export class FsBlobStore implements BlobStore {
       await this.ensureAlias(stored.sha1, stored.sha256);
       return { ...stored, created };
     } finally {
-      await file?.close().catch(() => undefined);
+      await temp?.close();
       await unlink(tmp).catch(() => undefined);
     }
   }
@@ -289,9 +298,15 @@ async function* walk(root: string): AsyncIterable<string> {
 /**
  * Hashes a whole read as it passes and holds the last chunk back until the hash is checked:
  * a reader of damaged bytes never gets the complete content, it gets BLOB_CORRUPT instead.
+ * A caller reading a large blob into shared staging buffers (staging-memory.ts) has them hashed
+ * by the hash thread while it sends them on: such a buffer is read into again only once its
+ * hashing is done. Other buffers are hashed here, as they are read.
  */
 class FileBlobReader implements BlobReader {
-  private readonly hash = createHash('sha256');
+  private hash: Hash | null = null;
+  private job: number | null = null;
+  /** The thread's hashing of each shared buffer (by its offset in the shared memory). */
+  private readonly hashing = new Map<number, Promise<void>>();
   private position = 0;
   private closed = false;
 
@@ -304,27 +319,49 @@ class FileBlobReader implements BlobReader {
 
   async read(target: Uint8Array): Promise<number> {
     if (this.closed) throw new Error('blob reader used after close');
+    const shared = target.buffer instanceof SharedArrayBuffer ? target.buffer : null;
+    if (this.hash === null && this.job === null) {
+      // A blob that takes more than one read into shared memory goes to the thread.
+      if (shared && this.size > target.byteLength) this.job = hashThread.newJob();
+      else this.hash = createHash('sha256');
+    }
+    if (this.job !== null && !shared) throw new Error('blob reader: a read hashed in the thread needs shared buffers throughout');
+    let digest: string;
     try {
+      await this.hashing.get(target.byteOffset);
       const { bytesRead } = await this.fh.read(target, 0, target.byteLength, this.position);
       if (bytesRead > 0) {
         this.position += bytesRead;
-        this.hash.update(target.subarray(0, bytesRead));
+        if (this.job === null) this.hash!.update(target.subarray(0, bytesRead));
+        else this.hashing.set(target.byteOffset, hashThread.update(this.job, shared!, target.byteOffset, bytesRead, false));
         return bytesRead;
+      }
+      if (this.job === null) digest = this.hash!.digest('hex');
+      else {
+        await Promise.all(this.hashing.values());
+        this.hashing.clear();
+        const job = this.job;
+        this.job = null;
+        digest = (await hashThread.digest(job)).sha256;
       }
     } catch (err) {
       await this.close();
       throw err;
     }
     await this.close();
-    if (this.hash.digest('hex') === this.sha256) return 0;
+    if (digest === this.sha256) return 0;
     let cause: unknown;
     await this.onCorrupt().catch((err: unknown) => (cause = err));
     throw new MycelError('BLOB_CORRUPT', { sha256: this.sha256 }, undefined, cause === undefined ? undefined : { cause });
   }
 
+  /** Idempotent; returns once the hash thread no longer reads the caller's buffers. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await Promise.all([...this.hashing.values()].map((p) => p.catch(() => undefined)));
+    this.hashing.clear();
+    if (this.job !== null) hashThread.drop(this.job);
     await this.fh.close();
   }
 }

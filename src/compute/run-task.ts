@@ -19,7 +19,8 @@
  * (task-worker.ts): a job's later rounds do not read the file again. `reads` counts how the
  * tasks read their data.
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startWorkerModule } from '../lib/worker-thread.js';
 import { ERROR_CODES, MycelError, type ErrorCode } from '../errors.js';
 import type { DatasourceSpec } from './datasource.js';
 import type { TaskOutput } from './task.js';
@@ -31,18 +32,9 @@ export interface RunTaskOptions {
   threads?: number;
 }
 
-/**
- * The worker is this module's sibling of the same kind: compiled (dist/, `npm start`) it is
- * task-worker.js; from the TypeScript sources (tests, `npm run dev`, under tsx) it is
- * task-worker.ts, which a worker thread can load only after registering tsx's loader in that
- * thread (Node 20 does not run the parent's `--import tsx` in workers).
- */
+/** The task thread: task-worker.ts (or .js once compiled). */
 function startWorker(): Worker {
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./task-worker.js', import.meta.url));
-  const entry = new URL('./task-worker.ts', import.meta.url).href;
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const boot = `import(${JSON.stringify(tsx)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); });`;
-  return new Worker(boot, { eval: true });
+  return startWorkerModule(import.meta.url, 'task-worker');
 }
 
 function errorFrom(reply: Extract<TaskWorkerReply, { ok: false }>): MycelError {

@@ -1,9 +1,10 @@
 import type { FastifyReply } from 'fastify';
 import type { BlobReader } from '../blobs/blob-store.js';
 import { IO_CHUNK_BYTES } from '../blobs/fs-blob-store.js';
-import { releaseBuffer } from '../blobs/temp-file-writer.js';
+import { releaseBuffer } from '../blobs/hashed-temp-file.js';
+import { acquireStaging, releaseStaging, STAGING_SLOT_BYTES, type Staging } from '../blobs/staging-memory.js';
 
-/** Buffers one download cycles through: one being read, one held back, one with the socket. */
+/** Buffers a small download cycles through: one being read, one held back, one with the socket. */
 const DOWNLOAD_BUFFERS = 3;
 
 /**
@@ -13,10 +14,14 @@ const DOWNLOAD_BUFFERS = 3;
  * slow client holds the reads. The last chunk goes out only after the reader confirmed the
  * hash, so a damaged blob's body is never complete: the connection is cut (BLOB_CORRUPT,
  * logged). A reader that fails on its first read throws (the caller answers with the error).
+ * A blob larger than one staging buffer is read into shared staging memory, which the reader's
+ * hash thread checks while the socket sends it (the main thread only reads and writes).
  */
 export async function sendBlobReader(reply: FastifyReply, reader: BlobReader): Promise<void> {
+  const staging: Staging | null = reader.size > STAGING_SLOT_BYTES ? acquireStaging() : null;
   const size = Math.min(IO_CHUNK_BYTES, Math.max(1, reader.size));
-  const free: Buffer[] = Array.from({ length: DOWNLOAD_BUFFERS }, () => Buffer.allocUnsafeSlow(size));
+  const buffers = staging ? [...staging.buffers] : Array.from({ length: DOWNLOAD_BUFFERS }, () => Buffer.allocUnsafeSlow(size));
+  const free: Buffer[] = [...buffers];
   let wakeReader: (() => void) | null = null;
   const res = reply.raw;
   const giveBack = (buffer: Buffer) => {
@@ -49,8 +54,13 @@ export async function sendBlobReader(reply: FastifyReply, reader: BlobReader): P
     reply.log.warn({ err }, 'blob body failed mid-way; connection cut');
     res.destroy();
   } finally {
-    res.off('close', onClose);
     await reader.close();
+    if (staging) {
+      // The pool may hand the buffers out again only once the socket no longer holds them.
+      while (free.length < buffers.length && !res.destroyed) await new Promise<void>((resolve) => (wakeReader = resolve));
+      releaseStaging(staging);
+    }
+    res.off('close', onClose);
   }
 
   function send(chunk: { buffer: Buffer; n: number }): void {
@@ -63,7 +73,7 @@ export async function sendBlobReader(reply: FastifyReply, reader: BlobReader): P
 
 /**
  * Sends a blob's byte stream as the reply body, writing to the response itself so that each
- * chunk's memory is freed once the socket has taken it (see blobs/temp-file-writer.ts: left to
+ * chunk's memory is freed once the socket has taken it (see blobs/hashed-temp-file.ts: left to
  * the GC, a 200 MB download grew the server by ~70 MB on Node 24). The stream's chunks must be
  * fresh buffers of its own (FsBlobStore.read's are). Status and headers are what the reply
  * holds. A stream that fails before its first chunk throws (the caller answers with the error);

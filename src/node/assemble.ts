@@ -8,6 +8,7 @@ import { Registry, collectDefaultMetrics } from 'prom-client';
 import { BlobFetcher, watchEagerChannels } from '../blobs/blob-fetcher.js';
 import { ClientTokens } from '../blobs/client-token.js';
 import { FsBlobStore } from '../blobs/fs-blob-store.js';
+import { hashThread } from '../blobs/hash-thread.js';
 import { assertOutsideDataDir, closeDataDir, resolveGroup, shareWithGroup, unreachableAncestors, writeNodeIdFile } from '../blobs/shared-store.js';
 import { resolveDataDir, type Config } from '../config/index.js';
 import { resolveBlobsDir } from '../config/load.js';
@@ -182,6 +183,7 @@ export async function startNode(config: Config, log: Logger = createLogger({ lev
   core.compute.queue.setRemoteWrites(forwarding);
   const blobsDir = resolveBlobsDir(config);
   const blobs = new FsBlobStore(blobsDir, group === null ? {} : { group: group.gid });
+  hashThread.warm();
   let clientTokens: ClientTokens | null = null;
   // Blobs this node knows of but lacks come from the servers it pulls from, verified as stored:
   // on first read (the GET route) and, for blobs.eagerChannels, as their post is committed.

@@ -262,14 +262,14 @@ describe('blobs over HTTP (mycel serve on SQLite)', { timeout: 240_000 }, () => 
     assert.equal(downHash.digest('hex'), hex);
 
     const afterwards = memoryOf(pid);
-    // The download cycles three buffers of its own (http/blob-body.ts): it grows the server by
-    // next to nothing on any runtime. With a fresh buffer per chunk it grew by 10-17 MB on Node 20.
+    // The download cycles buffers of its own (http/blob-body.ts: the upload's pooled staging
+    // buffers): it grows the server by next to nothing on any runtime. With a fresh buffer per chunk it grew by 10-17 MB on Node 20.
     const downloadGrown = (downloadPeakReset ? afterwards.peak : afterwards.rss) - beforeDownload.rss;
     assert.ok(downloadGrown < 8 * MB, `the download grew the server by ${(downloadGrown / MB).toFixed(1)} MB`);
     const grown = (peakReset ? Math.max(beforeDownload.peak, afterwards.peak) : afterwards.rss) - before.rss;
     // Nothing holds the body (a 200 MB blob buffered, or even half of it, would add 100+ MB),
-    // and the chunks' memory comes back as they pass: Node 24 frees each one once written
-    // (blobs/temp-file-writer.ts), ~10 MB of growth; Node 20 leaves them to the GC, ~40 MB.
+    // and the chunks' memory comes back as they pass: Node 24 frees each one once copied
+    // (blobs/hashed-temp-file.ts), ~10 MB of growth; Node 20 leaves them to the GC, ~40 MB.
     // Before that, Node 24 grew by 65-78 MB here.
     assert.ok(grown < 64 * MB, `server RSS grew by ${(grown / MB).toFixed(1)} MB (before ${(before.rss / MB).toFixed(1)} MB, peak ${(afterwards.peak / MB).toFixed(1)} MB)`);
   });
