@@ -3,7 +3,7 @@
  * server and client processes before and after a phase, so no process measures itself.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 let ticksPerSecond: number | undefined;
 function clockTicks(): number {
@@ -51,4 +51,18 @@ export function openFilesLimit(): number {
 /** 1-minute load average (how busy the shared machine was). */
 export function loadAverage(): string {
   return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+}
+
+/** CPU milliseconds (user + system) of each thread of a process, by thread id. */
+export function threadCpuMs(pid: number): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`).map(Number)) {
+    try {
+      const t = cpuTimes(pid, tid);
+      out.set(tid, t.user + t.sys);
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return out;
 }

@@ -4,6 +4,8 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const cli = fileURLToPath(new URL('../../src/cli/index.ts', import.meta.url));
+/** The built CLI (`npm run build`), as `npm start` and the package run it. */
+export const distCli = fileURLToPath(new URL('../../dist/cli/index.js', import.meta.url));
 /** tsx's loader by absolute URL, so a CLI started in another working directory still finds it. */
 const tsx = import.meta.resolve('tsx');
 
@@ -69,10 +71,12 @@ export interface ServingNode {
 /**
  * Starts `mycel serve --port 0` and waits for its "listening" log line (up to a minute: several
  * nodes starting at once under tsx on a loaded 2-core machine took over 30 s); `nodeArgs` go to node
- * (benchmarks: --cpu-prof); `cwd` is its working directory (relative paths in a config start there).
+ * (benchmarks: --cpu-prof); `cwd` is its working directory (relative paths in a config start there);
+ * `from` runs the TypeScript sources under tsx (tests) or the build in dist/ (benchmarks).
  */
-export async function startMycel(env: Record<string, string>, args: string[] = [], timeoutMs = 60_000, nodeArgs: string[] = [], cwd = root): Promise<ServingNode> {
-  const child = spawn(process.execPath, [...nodeArgs, '--import', tsx, cli, 'serve', '--port', '0', ...args], {
+export async function startMycel(env: Record<string, string>, args: string[] = [], timeoutMs = 60_000, nodeArgs: string[] = [], cwd = root, from: 'sources' | 'dist' = 'sources'): Promise<ServingNode> {
+  const entry = from === 'dist' ? [distCli] : ['--import', tsx, cli];
+  const child = spawn(process.execPath, [...nodeArgs, ...entry, 'serve', '--port', '0', ...args], {
     cwd,
     env: cleanEnv(env),
     stdio: ['ignore', 'pipe', 'pipe'],
