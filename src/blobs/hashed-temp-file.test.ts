@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { hashThread } from './hash-thread.js';
 import { HashedTempFile, releaseBuffer } from './hashed-temp-file.js';
-import { acquireStaging, releaseStaging, STAGING_SLOT_BYTES } from './staging-memory.js';
+import { acquireStaging, alignedMemory, releaseStaging, STAGING_SLOT_BYTES, STAGING_SLOTS } from './staging-memory.js';
 
 function withDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
   const dir = mkdtempSync(join(tmpdir(), 'mycel-htf-'));
@@ -48,6 +48,27 @@ test('a disk write that fails is reported by end(), not lost', async () => {
       await file.end();
     }, (err: NodeJS.ErrnoException) => err.code === 'EBADF' || err.code === 'ERR_INVALID_STATE' || /closed/.test(err.message));
     await file.close();
+  });
+});
+
+test('direct writes the filesystem refuses after the open go through the page cache, all of them, even several in flight at once', async () => {
+  if (process.platform !== 'linux') return;
+  await withDir(async (dir) => {
+    // Staging memory that claims to be aligned but starts 16 bytes past a page: O_DIRECT opens,
+    // then refuses every write (EINVAL), four of them at once.
+    const memory = alignedMemory(STAGING_SLOTS * STAGING_SLOT_BYTES + 4096) as SharedArrayBuffer;
+    const whole = Buffer.from(memory, 16, STAGING_SLOTS * STAGING_SLOT_BYTES);
+    const buffers = Array.from({ length: STAGING_SLOTS }, (_, i) => whole.subarray(i * STAGING_SLOT_BYTES, (i + 1) * STAGING_SLOT_BYTES));
+    const bytes = randomBytes(STAGING_SLOTS * STAGING_SLOT_BYTES + 12_345);
+    const file = await HashedTempFile.create(join(dir, 'f'), 0o600, { staging: { buffers, shared: memory, aligned: true } });
+    assert.equal(file.directIo, true, 'opened with O_DIRECT');
+    await file.write(bytes);
+    const digests = await file.end();
+    assert.equal(file.directIo, false, 'switched to the page cache');
+    await file.handle.sync();
+    await file.close();
+    assert.equal(digests.sha256, createHash('sha256').update(bytes).digest('hex'));
+    assert.ok(readFileSync(join(dir, 'f')).equals(bytes));
   });
 });
 

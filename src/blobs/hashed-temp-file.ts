@@ -33,20 +33,27 @@ export class HashedTempFile {
   private hasher: BlobHasher | null = null;
   private failure: unknown = null;
   private closed = false;
+  /** The handle opened with O_DIRECT (null without); a write it refuses switches to `reopening`. */
+  private readonly directFile: FileHandle | null;
+  private reopening: Promise<void> | null = null;
 
   private constructor(
     private file: FileHandle,
     private direct: boolean,
     private readonly path: string,
     private readonly stage: Staging,
+    private readonly ownsStage: boolean,
     private readonly maxBytes: number | undefined,
   ) {
     this.slots = stage.buffers.map((buffer) => ({ buffer, busy: null }));
+    this.directFile = direct ? file : null;
   }
 
-  /** Creates `path` (it must not exist) with `mode`. More than `maxBytes` → BLOB_TOO_LARGE. */
-  static async create(path: string, mode: number, options: { direct?: boolean; maxBytes?: number } = {}): Promise<HashedTempFile> {
-    const stage = acquireStaging();
+  /** Creates `path` (it must not exist) with `mode`. More than `maxBytes` → BLOB_TOO_LARGE.
+   *  `staging`: the caller's own staging memory (kept by the caller), else one from the pool. */
+  static async create(path: string, mode: number, options: { direct?: boolean; maxBytes?: number; staging?: Staging } = {}): Promise<HashedTempFile> {
+    const ownsStage = options.staging === undefined;
+    const stage = options.staging ?? acquireStaging();
     const wantDirect = options.direct !== false && stage.aligned && DIRECT_FLAG !== 0;
     try {
       let file: FileHandle;
@@ -59,9 +66,9 @@ export class HashedTempFile {
         file = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, mode);
         direct = false;
       }
-      return new HashedTempFile(file, direct, path, stage, options.maxBytes);
+      return new HashedTempFile(file, direct, path, stage, ownsStage, options.maxBytes);
     } catch (err) {
-      releaseStaging(stage);
+      if (ownsStage) releaseStaging(stage);
       throw err;
     }
   }
@@ -135,7 +142,7 @@ export class HashedTempFile {
     this.closed = true;
     for (const slot of this.slots) await slot.busy?.catch(() => undefined);
     if (this.job !== null) hashThread.drop(this.job);
-    releaseStaging(this.stage);
+    if (this.ownsStage) releaseStaging(this.stage);
     await this.file.close().catch(() => undefined);
   }
 
@@ -171,14 +178,16 @@ export class HashedTempFile {
   private async writeAt(buffer: Buffer, length: number, position: number): Promise<void> {
     let done = 0;
     while (done < length) {
+      const file = this.file;
       let bytesWritten: number;
       try {
-        ({ bytesWritten } = await this.file.write(buffer, done, length - done, position + done));
+        ({ bytesWritten } = await file.write(buffer, done, length - done, position + done));
       } catch (err) {
-        if (!this.direct || (err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
+        if (file !== this.directFile || (err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
         // The filesystem took O_DIRECT at open but not this write (a stricter alignment, or no
-        // direct I/O after all): the rest goes through the page cache.
-        await this.reopenBuffered();
+        // direct I/O after all): this write and the rest, including those already in flight on
+        // the direct handle, go through the page cache.
+        await (this.reopening ??= this.reopenBuffered());
         continue;
       }
       done += bytesWritten;
@@ -186,11 +195,10 @@ export class HashedTempFile {
   }
 
   private async reopenBuffered(): Promise<void> {
-    if (!this.direct) return;
-    const old = this.file;
-    this.direct = false;
     this.file = await open(this.path, constants.O_WRONLY);
-    await old.close();
+    this.direct = false;
+    // Waits for the writes still pending on it.
+    await this.directFile!.close();
   }
 }
 
