@@ -16,9 +16,8 @@
 //        (or MYCEL_BENCH_BLOB_MB=N, MYCEL_BENCH_BLOB_REPS=N; 3 rounds by default, medians printed)
 // --cpu-prof DIR: V8 profiles of the server and the bare server (bench/_lib/cpuprofile-top.ts); not for reporting numbers.
 import { createCipheriv, createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -24,7 +24,7 @@ import { lastChangeRef, type UnitOfWork, type Writer } from './writer.js';
  *   completeTask / failTask(clientId, taskId, leaseId, …)     → { roundComplete }
  *   advanceJob(jobId, round, { nextRound } | { finish })      → next round's tasks, or the job's end
  *   readyRounds()                                             → rounds waiting for their merge
- *   expireOverdueRounds(timeoutOf)                            → fails tasks of rounds past their deadline
+ *   sweepRounds(timeoutOf)                                    → fails tasks of rounds past their deadline; lists the rounds ready
  *   jobStatus / listJobs                                      → for the workbench (token) or the owner
  *
  * Rules:
@@ -293,22 +293,14 @@ export class ComputeQueue {
   }
 
   /**
-   * The round deadline (docs/compute-queue.md "Round deadline"): fails, with
-   * TASK_DEADLINE_EXCEEDED, every task not yet done or failed of a job's current round when the
-   * round started (its tasks were created) more than `timeoutOf(job)` seconds ago; null means
-   * no deadline. The round is then complete and waits for its merge (readyRounds), which ends
-   * the job partial or failed, or goes on with the clients that answered. One write unit per
-   * job, which checks again what it read: repeated or concurrent sweeps (several instances)
-   * fail each task once. Returns the rounds it closed.
-   */
-  async expireOverdueRounds(timeoutOf: (job: ComputeJob) => number | null, limit = 1000): Promise<Array<{ jobId: string; round: number; clientIds: string[] }>> {
-    return (await this.sweepRounds(timeoutOf, limit)).closed;
-  }
-
-  /**
-   * Both of the above in one pass over the unfinished local jobs (the compute service's
-   * heartbeat): the rounds past their deadline are closed, then every complete round (those
-   * just closed too) is listed for its merge.
+   * One pass over the unfinished local jobs (the compute service's heartbeat). The round
+   * deadline (docs/compute-queue.md "Round deadline"): fails, with TASK_DEADLINE_EXCEEDED, every
+   * task not yet done or failed of a job's current round when the round started (its tasks were
+   * created) more than `timeoutOf(job)` seconds ago; null means no deadline. Such a round is then
+   * complete. One write unit per job, which checks again what it read: repeated or concurrent
+   * sweeps (several instances) fail each task once. Returns the rounds it closed, and every
+   * complete round (those just closed too), each waiting for its merge, which ends the job
+   * partial or failed, or goes on with the clients that answered.
    */
   async sweepRounds(
     timeoutOf: (job: ComputeJob) => number | null,

@@ -59,7 +59,7 @@ describe('compute queue shared by two instances: postgres', () => {
       for (let i = 0; i < 5; i++) jobs.push((await first.compute.queue.submitJob(TOKEN, { plan: { i }, datasource: 'cohort', firstRoundInput: i })).job);
       await second.compute.queue.leaseNextTask(clients[0]!.client.id);
       clock.advance(60_000);
-      const sweeps = await Promise.all([first, second, first, second].map((core) => core.compute.queue.expireOverdueRounds(() => 60)));
+      const sweeps = await Promise.all([first, second, first, second].map(async (core) => (await core.compute.queue.sweepRounds(() => 60)).closed));
       const failedByAll = sweeps.flat().flatMap((r) => r.clientIds.map((id) => `${r.jobId}/${id}`));
       assert.equal(failedByAll.length, jobs.length * clients.length);
       assert.equal(new Set(failedByAll).size, failedByAll.length, 'no task failed twice');

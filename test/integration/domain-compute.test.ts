@@ -239,7 +239,7 @@ for (const backend of storageBackends) {
       const b = await joinClient(core, 'b');
       const c = await joinClient(core, 'c');
       const timeouts = { seconds: 30 as number | null };
-      const sweep = () => core.compute.queue.expireOverdueRounds(() => timeouts.seconds);
+      const sweep = async () => (await core.compute.queue.sweepRounds(() => timeouts.seconds)).closed;
       const { job } = await core.compute.queue.submitJob(TOKEN, { plan: {}, datasource: 'cohort', firstRoundInput: 0, leaseSeconds: 5 });
       // a answers; b took a lease and vanished (its lease expires, nobody polls again); c never polled.
       const la = (await core.compute.queue.leaseNextTask(a.client.id))!;
@@ -289,7 +289,7 @@ for (const backend of storageBackends) {
       const a = await joinClient(core, 'a');
       const { job } = await core.compute.queue.submitJob(TOKEN, { plan: {}, datasource: 'cohort', firstRoundInput: 0 });
       clock.advance(10_000);
-      assert.deepEqual(await core.compute.queue.expireOverdueRounds(() => 10), [{ jobId: job.id, round: 1, clientIds: [a.client.id] }]);
+      assert.deepEqual((await core.compute.queue.sweepRounds(() => 10)).closed, [{ jobId: job.id, round: 1, clientIds: [a.client.id] }]);
       assert.equal((await h.storage.getComputeJob(job.id))!.status, 'queued');
       assert.deepEqual(await core.compute.queue.readyRounds(), [{ jobId: job.id, round: 1 }]);
       assert.equal((await core.compute.queue.advanceJob(job.id, 1, { finish: { status: 'failed' } })).status, 'failed');
