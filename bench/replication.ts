@@ -14,12 +14,14 @@
 // Usage: npm run bench -- replication [--changes N] [--tx N] [--chunk N] [--window N]
 //          [--net-chunk N] [--net-window N] [--live-seconds S] [--rate R] [--cpu-prof DIR] [--floor]
 // (--floor adds the SQLite floor: every statement the bare import ran, with its parameters,
-// replayed on another fresh child with no JavaScript of the import in between — see sqliteFloor().)
+// replayed on another fresh child with no JavaScript of the import in between, then its INSERTs
+// alone — see sqliteFloor() —, and the cost of parsing and checking each change — checksOnly();
+// the two together bound any import on one thread.)
 // (MYCEL_BENCH_CHANGES=N also sets --changes; default 200000. --live-seconds 0 skips (d).
 // --cpu-prof DIR writes a V8 profile of the parent and of the child `mycel serve` into DIR
 // (one file each, named by pid; the parent's pid is logged), for bench/_lib/cpuprofile-top.ts;
 // not for reporting numbers.)
-import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { createReadStream, createWriteStream, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -192,29 +194,57 @@ async function bareImport(ctx: BenchContext): Promise<Rate> {
 }
 
 /**
+ * What every catch-up costs in JavaScript before it writes anything, by the rule that each hop
+ * checks the sender's chain: each chunk of CHUNK changes parsed from one JSON text (as a
+ * `changes` message arrives) and checked (`checkChunk`: shape, the canonical JSON of each
+ * payload, its SHA-256 and the link to the one before). Nothing is applied or written; the
+ * texts are built before the clock starts.
+ */
+async function checksOnly(ctx: BenchContext): Promise<Rate> {
+  const lines = readFileSync(ctx.logFile, 'utf8').split('\n').filter((line) => line !== '');
+  const texts: string[] = [];
+  for (let i = 0; i < lines.length; i += CHUNK) texts.push(`[${lines.slice(i, i + CHUNK).join(',')}]`);
+  const stop = startClock();
+  for (const text of texts) checkChunk(JSON.parse(text) as Change[], false);
+  return rate(lines.length, stop());
+}
+
+/**
  * The SQLite floor of the bare import: the bare import again on a fresh child, recording every
  * statement it runs (SQL and parameters, through better-sqlite3's Statement methods), then
  * exactly those statements replayed in order on another fresh child with the storage's pragmas
  * (WAL, synchronous=FULL, foreign keys, its cache size) — no checks, no apply, no hashing, no
- * promises. What the import costs above this is JavaScript. Returns the replay's rate and the
- * statements per change.
+ * promises. What the import costs above this is JavaScript. Then the rows floor: only the
+ * INSERTs of that record (and the transactions around them) on a third fresh child — the
+ * rows any catch-up of this log writes, whatever its design (each change in this log, each
+ * channel, post, link, idempotency key and stream event), with no read and no update. Returns
+ * both rates and the statements per change of each.
  */
-async function sqliteFloor(ctx: BenchContext): Promise<{ rate: Rate; statementsPerChange: number }> {
+async function sqliteFloor(ctx: BenchContext): Promise<{ rate: Rate; inImport: { statementsUs: number; totalUs: number }; statementsPerChange: number; rows: Rate; rowsPerChange: number }> {
   type Method = 'run' | 'get' | 'all';
   const proto = Object.getPrototypeOf(new Database(':memory:').prepare('SELECT 1')) as Record<Method, (...args: unknown[]) => unknown> & { source?: string };
   const recorded: Array<[Method, string, unknown[]]> = [];
+  /** Milliseconds spent inside the statements while recording (the import's own SQLite time). */
+  let inStatements = 0;
   const originals = new Map<Method, (...args: unknown[]) => unknown>();
   for (const m of ['run', 'get', 'all'] as const) {
     const original = proto[m];
     originals.set(m, original);
     proto[m] = function (this: { source: string }, ...args: unknown[]) {
       recorded.push([m, this.source, args]);
-      return original.apply(this, args);
+      const t0 = performance.now();
+      try {
+        return original.apply(this, args);
+      } finally {
+        inStatements += performance.now() - t0;
+      }
     };
   }
   const { core, storage } = await freshChild(ctx.dir, 'floor-recorded');
   const changes = ctx.changes;
   recorded.length = 0;
+  inStatements = 0;
+  const stopRecorded = startClock();
   try {
     for (let i = 0; i < changes.length; i += PER_TX) {
       const chunk = checkChunk(changes.slice(i, i + PER_TX), false);
@@ -227,10 +257,27 @@ async function sqliteFloor(ctx: BenchContext): Promise<{ rate: Rate; statementsP
   } finally {
     for (const [m, original] of originals) proto[m] = original;
   }
+  const recordedSecs = stopRecorded().secs;
   await core.close();
-  const replayed = await freshChild(ctx.dir, 'floor-replayed');
+  const all = await replayStatements(ctx, 'floor-replayed', recorded);
+  const inserts = recorded.filter(([, sql]) => /^\s*(INSERT|BEGIN|COMMIT)\b/i.test(sql));
+  const rows = await replayStatements(ctx, 'floor-rows', inserts);
+  const perChange = (n: number): number => n / changes.length;
+  return {
+    rate: all,
+    inImport: { statementsUs: (inStatements * 1000) / changes.length, totalUs: (recordedSecs * 1e6) / changes.length },
+    statementsPerChange: perChange(recorded.length),
+    rows,
+    // BEGIN and COMMIT are not rows.
+    rowsPerChange: perChange(inserts.filter(([, sql]) => /^\s*INSERT\b/i.test(sql)).length),
+  };
+}
+
+/** Runs recorded statements in order on a fresh child's database with the storage's pragmas; the rate per change of the log. */
+async function replayStatements(ctx: BenchContext, name: string, recorded: ReadonlyArray<readonly ['run' | 'get' | 'all', string, unknown[]]>): Promise<Rate> {
+  const replayed = await freshChild(ctx.dir, name);
   await replayed.core.close();
-  const db = new Database(join(ctx.dir, 'floor-replayed', 'mycel.db'));
+  const db = new Database(join(ctx.dir, name, 'mycel.db'));
   try {
     for (const p of ['journal_mode = WAL', 'synchronous = FULL', 'foreign_keys = ON', 'cache_size = -32768']) db.pragma(p);
     const statements = new Map<string, Database.Statement>();
@@ -241,7 +288,7 @@ async function sqliteFloor(ctx: BenchContext): Promise<{ rate: Rate; statementsP
     });
     const stop = startClock();
     for (const [m, s, args] of plan) (s[m] as (...a: unknown[]) => unknown)(...args);
-    return { rate: rate(changes.length, stop()), statementsPerChange: recorded.length / changes.length };
+    return rate(ctx.changes.length, stop());
   } finally {
     db.close();
   }
@@ -466,6 +513,7 @@ try {
   );
   const bare = await bareImport(ctx);
   const floor = values.floor ? await sqliteFloor(ctx) : undefined;
+  const checks = values.floor ? await checksOnly(ctx) : undefined;
   const chunked = await chunkedImport(ctx);
   const loadAtNetwork = loadAverage();
   const { rate: network, pair } = await overTheNetwork(ctx); // closes ctx.parent
@@ -484,10 +532,26 @@ try {
     name.padEnd(34) + `${fmt(r.perSecond)}  ${(r.perSecond / bare.perSecond).toFixed(2)}  ${fmt(r.perCpuSecond)}  ${(r.perCpuSecond / bare.perCpuSecond).toFixed(2)}`;
   console.log(`${'name'.padEnd(34)}${'changes/s'.padStart(10)}  ratio  ${'per CPU-s'.padStart(10)}  ratio (to bare import)`);
   console.log(row(`bare import (file, tx of ${PER_TX})`, bare));
-  if (floor) console.log(row(`SQLite floor (${floor.statementsPerChange.toFixed(2)} stmts/change)`, floor.rate));
+  if (floor) {
+    console.log(row(`SQLite floor (${floor.statementsPerChange.toFixed(2)} stmts/change)`, floor.rate));
+    console.log(row(`  its INSERTs only (${floor.rowsPerChange.toFixed(2)} rows/change)`, floor.rows));
+  }
   console.log(row(`importChunk (${CHUNK} x ${WINDOW} in flight)`, chunked));
   console.log(row('over the network (2 processes)', network));
   console.log(`digests of the three children equal the parent’s; over the network: per CPU-s of parent + child; load ${loadAtNetwork}`);
+  if (floor && checks) {
+    const us = (r: Rate): number => 1e6 / r.perSecond;
+    const { statementsUs, totalUs } = floor.inImport;
+    console.log(
+      `floor: the recorded import took ${totalUs.toFixed(1)} µs a change, ${statementsUs.toFixed(1)} µs of it inside its statements; ` +
+        `replayed alone they take ${us(floor.rate).toFixed(1)} µs, the INSERTs alone ${us(floor.rows).toFixed(1)} µs`,
+    );
+    const bound = us(floor.rows) + us(checks);
+    console.log(
+      `floor: parsing and checking each change (no apply, no write) takes ${us(checks).toFixed(1)} µs; with the INSERTs alone that is ` +
+        `${bound.toFixed(1)} µs a change on one thread: at most ${(1e6 / bound).toFixed(0)} changes/s for any import that checks and writes these rows`,
+    );
+  }
   console.log(`goal: catch-up ≥ 50,000 changes/s and ≥ 0.70 of bare import: ${network.perSecond >= 50_000 && network.perSecond / bare.perSecond >= 0.7 ? 'met' : 'NOT met'} (${network.perSecond.toFixed(0)}/s, ${(network.perSecond / bare.perSecond).toFixed(2)})`);
   if (liveResult) {
     const l = liveResult;

@@ -27,13 +27,21 @@ export function canonicalJson(value: unknown): string {
         return `${out}]`;
       }
       const obj = value as Record<string, unknown>;
-      const keys = Object.keys(obj).sort();
+      const keys = Object.keys(obj);
+      // Objects this node builds mostly list their keys in order already: no sort then.
+      for (let i = 1; i < keys.length; i++) {
+        if (keys[i - 1]! > keys[i]!) {
+          keys.sort();
+          break;
+        }
+      }
       let out = '{';
       let first = true;
       for (const key of keys) {
         const member = obj[key];
         if (member === undefined) continue;
-        out += `${first ? '' : ','}${JSON.stringify(key)}:${canonicalJson(member)}`;
+        out += first ? quotedKey(key) : `,${quotedKey(key)}`;
+        out += canonicalJson(member);
         first = false;
       }
       return `${out}}`;
@@ -41,4 +49,18 @@ export function canonicalJson(value: unknown): string {
     default:
       throw new TypeError(`canonicalJson: cannot encode ${typeof value}`);
   }
+}
+
+/** `"key":` for the keys met so far; a payload repeats the same few keys in every change. */
+const quotedKeys = new Map<string, string>();
+/** Keys come from other nodes too: beyond this many, they are quoted each time instead. */
+const MAX_QUOTED_KEYS = 1024;
+
+function quotedKey(key: string): string {
+  let quoted = quotedKeys.get(key);
+  if (quoted === undefined) {
+    quoted = `${JSON.stringify(key)}:`;
+    if (quotedKeys.size < MAX_QUOTED_KEYS) quotedKeys.set(key, quoted);
+  }
+  return quoted;
 }
