@@ -6,6 +6,7 @@ import type { PeerCursor } from '../model/network.js';
 import type { Storage, StorageReader } from '../storage/storage.js';
 import { applyChange } from './apply.js';
 import { changeHash, GENESIS_HASH } from './changelog.js';
+import { ChunkChannels } from './chunk-channels.js';
 import type { UnitOfWork, Writer } from './writer.js';
 
 export type { PeerCursor } from '../model/network.js';
@@ -182,6 +183,8 @@ export async function importIntoUnit(unit: UnitOfWork, peerNodeId: string, chunk
     if (first.prevHash !== cursor.hash) throw mismatch(first.serial, 'prevHash is not the hash of the change before it');
   }
   const held = await heldByOrigin(tx, changes, start);
+  // Apply reads each post's channel and writes its last seq: once per chunk and channel here.
+  const channels = new ChunkChannels(tx);
   for (let i = start; i < changes.length; i++) {
     const c = changes[i]!;
     const known = held.get(c.originNodeId)!;
@@ -189,10 +192,10 @@ export async function importIntoUnit(unit: UnitOfWork, peerNodeId: string, chunk
       // Came another way (a sibling, a forwarded write), or this node's own change.
       skipped++;
     } else {
-      const applied = await applyChange(tx, c);
+      const applied = await applyChange(channels.tx, c);
       await unit.appendImported(c, payloadJson[i], true);
       if (applied) {
-        const channel = applied.channel ?? (await tx.getChannel(applied.post.channelId));
+        const channel = applied.channel ?? (await channels.tx.getChannel(applied.post.channelId));
         if (channel) await unit.appendStreamEvent(channel.name, applied.post);
       }
       // Held now: the same origin change twice in one chunk is skipped the second time.
@@ -201,6 +204,7 @@ export async function importIntoUnit(unit: UnitOfWork, peerNodeId: string, chunk
     }
     cursor = { peerNodeId, serial: c.serial, hash: c.hash };
   }
+  await channels.flush();
   await tx.setPeerCursor(cursor, unit.now);
   return { cursor, imported, skipped, localSerial: unit.logHead.serial };
 }
