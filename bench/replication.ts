@@ -4,7 +4,7 @@
 //       transactions through the same checks, apply and append code (replication.ts
 //       checkChunk + importIntoUnit), no Writer, no chunking;
 //   (b) importChunk: the same changes in chunks (default 100) through the Writer's group
-//       commit, a window of chunks in flight (default 4, as a puller's credit), in-process;
+//       commit, a window of chunks in flight (default 16, a puller's default credit), in-process;
 //   (c) over the network: a parent `mycel serve` on the same data and a fresh child `mycel
 //       serve` that connects to it over loopback (WebSocket link) and catches up — see
 //       overTheNetwork();
@@ -48,7 +48,7 @@ const { values } = parseArgs({
     changes: { type: 'string', default: process.env.MYCEL_BENCH_CHANGES ?? '200000' },
     tx: { type: 'string', default: '5000' },
     chunk: { type: 'string', default: '100' },
-    window: { type: 'string', default: '4' },
+    window: { type: 'string', default: '16' },
     'live-seconds': { type: 'string', default: '10' },
     rate: { type: 'string', default: '1000' },
     'cpu-prof': { type: 'string' },

@@ -158,7 +158,7 @@ export const configSchema = z
         /** Largest message on a node link, in bytes. */
         maxMessageBytes: z.number().int().min(64 * 1024).max(1024 * 1024 * 1024).default(16 * 1024 * 1024),
         /** Chunks a puller lets its source send ahead of its imports. */
-        creditWindow: z.number().int().min(1).max(1024).default(4),
+        creditWindow: z.number().int().min(1).max(1024).default(16),
         /** Milliseconds a forwarded write may take until its change is imported back. */
         forwardTimeoutMs: z.number().int().min(100).max(600_000).default(10_000),
         /** Forwarded writes in flight at once; more are refused. */
