@@ -16,6 +16,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { afterEach, beforeEach } from 'node:test';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -48,6 +49,30 @@ export interface StorageHandle {
 export interface StorageBackend {
   readonly name: BackendName;
   create(options?: { migrate?: boolean }): Promise<StorageHandle>;
+}
+
+/**
+ * For each test of the enclosing describe, a fresh migrated storage of `backend`, deleted after
+ * the test: read `handle` (or `storage`) inside the test.
+ */
+export function freshStorageEach(backend: StorageBackend): { readonly handle: StorageHandle; readonly storage: Storage } {
+  let current: StorageHandle | undefined;
+  beforeEach(async () => {
+    current = await backend.create();
+  });
+  afterEach(async () => {
+    await current?.cleanup();
+    current = undefined;
+  });
+  return {
+    get handle(): StorageHandle {
+      if (current === undefined) throw new Error('freshStorageEach: read inside a test');
+      return current;
+    },
+    get storage(): Storage {
+      return this.handle.storage;
+    },
+  };
 }
 
 function tempDir(): string {

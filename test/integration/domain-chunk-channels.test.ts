@@ -4,11 +4,10 @@
 // everything else go straight to the storage.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { afterEach, beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { ChunkChannels } from '../../src/domain/chunk-channels.js';
 import type { Channel } from '../../src/model/content.js';
-import type { Storage } from '../../src/storage/storage.js';
-import { storageBackends, type StorageHandle } from '../helpers/storage.js';
+import { freshStorageEach, storageBackends } from '../helpers/storage.js';
 
 const T0 = 1_764_800_000_000;
 
@@ -18,17 +17,10 @@ function channel(name: string): Channel {
 
 for (const backend of storageBackends) {
   describe(`ChunkChannels on ${backend.name}`, () => {
-    let h: StorageHandle;
-    let s: Storage;
-    beforeEach(async () => {
-      h = await backend.create();
-      s = h.storage;
-    });
-    afterEach(async () => {
-      await h.cleanup();
-    });
+    const fresh = freshStorageEach(backend);
 
     it('holds the updates of channels it read until flush, in the same transaction', async () => {
+      const s = fresh.storage;
       const a = channel('chat:a');
       const b = channel('chat:b');
       await s.transaction(async (tx) => {
@@ -54,6 +46,7 @@ for (const backend of storageBackends) {
     });
 
     it('forgets a deleted channel and reads an inserted one back as stored; other calls pass through', async () => {
+      const s = fresh.storage;
       const a = channel('chat:a');
       const c = channel('chat:c');
       await s.transaction((tx) => tx.insertChannel(a));
